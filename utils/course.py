@@ -1,0 +1,45 @@
+"""Where the course lives: the repository, the data folder and the environment switches.
+
+`REPO` and `REF` are the single source of truth for every badge and link; after forking, run
+`python -m utils links --repo OWNER/NAME [--ref REF]` to rewrite them everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = "segmentation-course/semantic-segmentation"
+REF = "main"
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Return the folder that holds downloaded and generated datasets (git-ignored `data/`)."""
+    return Path(os.environ.get("SEG_DATA_DIR", ROOT / "data")).expanduser()
+
+
+def runs_dir() -> Path:
+    """Return the folder where notebooks and the command line write metrics and models."""
+    return Path(os.environ.get("SEG_RUNS_DIR", ROOT / "runs")).expanduser()
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def is_smoke() -> bool:
+    """Return True when `SEG_SMOKE` asks for the tiny settings used by tests."""
+    return _truthy("SEG_SMOKE")
+
+
+def is_offline() -> bool:
+    """Return True when no network access may be attempted (`SEG_OFFLINE` or `CI` set)."""
+    return _truthy("SEG_OFFLINE") or _truthy("CI")
+
+
+def in_colab() -> bool:
+    """Return True inside Google Colab."""
+    return "google.colab" in sys.modules
