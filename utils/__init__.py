@@ -1,6 +1,11 @@
 """Shared helpers for the semantic segmentation course: data, models, metrics, plots, grading."""
 
-from utils.errors import CourseError
+import os
+
+# TensorFlow's start-up chatter (CUDA probes, CPU instruction notes) hides what the lesson prints.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from utils.errors import CourseError  # noqa: E402
 
 __all__ = ["CourseError"]
 __version__ = "0.1.0"
