@@ -6,8 +6,8 @@ PyTorch or JAX. Batches are assembled in worker threads while the model trains o
 
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
 
 
 def augment_pair(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
