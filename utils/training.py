@@ -142,6 +142,7 @@ def run_training(
 
 def run_evaluation(model_path: str | Path, data: str | Path | None = None, *, seed: int = 0) -> dict:
     """Evaluate a saved model on the test split of PH2 (or the stand-in); return the same report as training."""
+    import utils.models  # noqa: F401 - registers the course's loss and metrics for loading
     from utils.errors import CourseError
 
     model_path = Path(model_path)
