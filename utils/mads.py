@@ -1,0 +1,882 @@
+"""The Segmentation Full Body MADS dataset (the lab's): find it, fetch it, list its frames, load them.
+
+The Kaggle archive holds `df.csv` and a doubled folder
+`segmentation_full_body_mads_dataset_1192_img/segmentation_full_body_mads_dataset_1192_img/` with
+`images/`, `masks/` and `collages/`. `find_mads` accepts the zip, any level of its extraction or the
+kagglehub cache and returns the inner folder (the one holding `images/` and `masks/`).
+
+Frames are named `Style_Sequence_Camera_Frame.png`. Frames of one sequence are near-duplicates, so
+`split_by_sequence` keeps every sequence (all its cameras) on one side of the split.
+
+Images are 512 × 384 (width × height). `load_mads` resizes them to `size × size`, which squeezes
+them horizontally by 4/3: the network sees slightly thinner people, and a predicted mask resized
+back to 512 × 384 lines up with the frame again. Squeezing keeps every pixel of the frame (padding
+would waste a quarter of the input on black bars) and is what the grader does for `model.keras`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from utils.course import data_dir, in_colab, is_offline
+from utils.errors import CourseError
+
+HANDLE = "tapakah68/segmentation-full-body-mads-dataset"
+PAGE = f"https://www.kaggle.com/datasets/{HANDLE}"
+INNER = "segmentation_full_body_mads_dataset_1192_img"
+ZIP_NAMES = ("segmentation-full-body-mads-dataset.zip", "archive.zip")
+LICENCE = "CC BY-ND 4.0 (attribution, no derivatives): do not redistribute the frames or masks."
+CITATION = (
+    "W. Zhang, Z. Liu, L. Zhou, H. Leung, A. B. Chan, "
+    '"Martial Arts, Dancing and Sports dataset: a challenging stereo and multi-view dataset for 3D human '
+    'pose estimation", Image and Vision Computing 61:22-39, 2017.'
+)
+DOWNLOAD_HELP = f"""\
+How to get Segmentation Full Body MADS ({PAGE}, about 475 MB):
+  * On your computer: create a Kaggle API token (kaggle.com > Settings > API > Create New Token) and
+    save it as ~/.kaggle/kaggle.json, or set the variables KAGGLE_USERNAME and KAGGLE_KEY; then run
+    `python -m utils fetch mads` or call utils.mads.fetch_mads().
+  * In Google Colab: add KAGGLE_USERNAME and KAGGLE_KEY as Colab Secrets (the key icon on the left,
+    with notebook access on), or upload kaggle.json to ~/.kaggle/; then run the notebook again.
+  * Inside a Kaggle notebook: nothing to set up; add the dataset with "Add Input" or let kagglehub
+    download it.
+  * By hand: download the zip from the dataset page ("Download") and pass its path, or the path of
+    any folder of its extraction, to load_mads(...) / resolve_mads(...) or set MADS_DIR to it."""
+
+_NAME_RE = re.compile(r"^(?P<style>[^_]+)_(?P<sequence>.+)_(?P<camera>[Cc]\d+)_(?P<frame>\d+)$")
+_CACHE_VERSION = "mads-cache-1 PIL-LANCZOS/BILINEAR"
+_MAX_REASON = 200
+
+
+class Source(NamedTuple):
+    """Where the frames come from: `kind` is "mads" for the real dataset, "synthetic" for the stand-in."""
+
+    root: Path
+    kind: str
+
+    @property
+    def is_synthetic(self) -> bool:
+        """Return True for the synthetic stand-in."""
+        return self.kind == "synthetic"
+
+
+class NameParts(NamedTuple):
+    """The fields of a frame's file name `Style_Sequence_Camera_Frame.png`."""
+
+    style: str
+    sequence: str
+    camera: str
+    frame: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image/mask pair of MADS and the fields of its name."""
+
+    name: str  # file name without ".png", e.g. "HipHop_HipHop1_C0_00180"
+    image: Path
+    mask: Path
+    style: str  # "HipHop"
+    sequence: str  # "HipHop1"
+    camera: str  # "C0"
+    frame: int  # 180
+
+    @property
+    def group(self) -> str:
+        """Return the sequence's ID across cameras, e.g. "HipHop_HipHop1" (the unit of the split)."""
+        return f"{self.style}_{self.sequence}"
+
+
+@dataclass
+class MADSData:
+    """Frames loaded as arrays: images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1."""
+
+    names: list[str]
+    images: np.ndarray
+    masks: np.ndarray
+    sequences: list[str]  # one per frame, e.g. "HipHop_HipHop1"
+    root: Path
+    styles: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.styles:
+            self.styles = [s.split("_", 1)[0] for s in self.sequences]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> MADSData:
+        """Return the frames at these indices, in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        pick = lambda items: [items[i] for i in idx]  # noqa: E731
+        return MADSData(
+            pick(self.names), self.images[idx], self.masks[idx], pick(self.sequences), self.root, pick(self.styles)
+        )
+
+
+# --------------------------------------------------------------------------------------------- names
+
+
+def parse_name(name: str | Path) -> NameParts:
+    """Return (style, sequence, camera, frame) from a name like `HipHop_HipHop1_C0_00180.png`."""
+    stem = Path(name).stem if str(name).lower().endswith(".png") else Path(name).name
+    m = _NAME_RE.match(stem)
+    if not m:
+        raise CourseError(
+            f"{Path(name).name}: not a MADS frame name (expected Style_Sequence_Camera_Frame.png, "
+            "e.g. HipHop_HipHop1_C0_00180.png): rename it or move it out of the dataset folder"
+        )
+    return NameParts(m["style"], m["sequence"], m["camera"].upper(), int(m["frame"]))
+
+
+# ---------------------------------------------------------------------------------------- finding
+
+
+def _is_inner(folder: Path) -> bool:
+    return (folder / "images").is_dir() and (folder / "masks").is_dir()
+
+
+def _levels(folder: Path) -> list[Path]:
+    """Return the folder and the inner levels of the doubled folder below it."""
+    return [folder, folder / INNER, folder / INNER / INNER]
+
+
+def _versions(folder: Path) -> list[Path]:
+    """Return kagglehub's `versions/N` folders below `folder`, newest first."""
+    found = []
+    bases = (folder, folder / HANDLE.split("/")[1], folder / "datasets" / HANDLE)
+    for versions in [folder] * (folder.name == "versions") + [base / "versions" for base in bases]:
+        if versions.is_dir():
+            found += sorted(
+                (v for v in versions.iterdir() if v.is_dir() and v.name.isdigit()),
+                key=lambda v: int(v.name),
+                reverse=True,
+            )
+    return found
+
+
+def _kagglehub_cache() -> Path:
+    return Path(os.environ.get("KAGGLEHUB_CACHE", Path.home() / ".cache" / "kagglehub")).expanduser()
+
+
+def _search(folder: Path, *, default: bool) -> Path | None:
+    """Return the inner folder found at or below `folder` (no extraction), or None."""
+    candidates = list(_levels(folder))
+    if default:
+        candidates += _levels(folder / "mads")
+    for version in _versions(folder):
+        candidates += _levels(version)
+    return next((c for c in candidates if _is_inner(c)), None)
+
+
+def _zips_in(folder: Path) -> list[Path]:
+    places = [folder, folder / "mads"]
+    return [p / name for p in places for name in ZIP_NAMES if (p / name).is_file()]
+
+
+def find_mads(path: str | Path | None = None) -> Path:
+    """Return the inner MADS folder (holding images/ and masks/) from a zip, any folder level or the cache.
+
+    With no path, looks in `MADS_DIR` if set, else in `data_dir()` (also `data_dir()/mads`) and the
+    kagglehub cache. A zip is extracted once, beside itself, into a folder named after it.
+    """
+    default = path is None and not os.environ.get("MADS_DIR")
+    if path is None:
+        path = os.environ.get("MADS_DIR") or data_dir()
+    path = Path(path).expanduser()
+    if path.is_file():
+        if path.name == "df.csv":
+            path = path.parent
+        elif zipfile.is_zipfile(path):
+            return _extract(path)
+        else:
+            raise CourseError(
+                f"{path} is neither a zip archive nor a folder: give the downloaded MADS zip or its extracted folder"
+            )
+    if path.is_dir():
+        found = _search(path, default=default)
+        if found is not None:
+            return found
+        for archive in _zips_in(path):
+            if _zip_holds_mads(archive):
+                return _extract(archive)
+    if default:
+        kaggle_input = Path("/kaggle/input") / HANDLE.split("/")[1]  # attached in a Kaggle notebook
+        places = [kaggle_input, *_versions(_kagglehub_cache())]
+        for place in places:
+            found = _search(place, default=False) if place.is_dir() else None
+            if found is not None:
+                return found
+    where = f"{path} (nor in the kagglehub cache {_kagglehub_cache()})" if default else str(path)
+    raise CourseError(
+        f"MADS not found in {where}: download it (lab/README.md: kagglehub, the Kaggle CLI or the zip by hand) "
+        "and pass the zip or any folder of it, or set MADS_DIR"
+    )
+
+
+# --------------------------------------------------------------------------------------- extracting
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "climbs out of the folder with '..'"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    return None
+
+
+def _zip_holds_mads(archive: Path) -> bool:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n.replace("\\", "/") for n in zf.namelist()]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    dirs = {str(PurePosixPath(n).parent) for n in names}
+    return any(d == "images" or d.endswith("/images") for d in dirs) and any(
+        d == "masks" or d.endswith("/masks") for d in dirs
+    )
+
+
+def _extract(archive: Path) -> Path:
+    """Return the inner folder of the zip's extraction beside it (extracting it on first use)."""
+    target = archive.parent / archive.stem
+    if target.exists():
+        found = _search(target, default=False) if target.is_dir() else None
+        if found is None:
+            raise CourseError(
+                f"{target} exists but holds no MADS images/ and masks/: move it away so that {archive.name} "
+                "can be extracted there, or extract the zip by hand and pass the folder"
+            )
+        return found
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CourseError(f"{archive} is not a readable zip ({exc}): download it again") from None
+    with zf:
+        members = zf.infolist()
+        for info in members:  # check every member before writing anything
+            problem = _member_problem(info)
+            if problem:
+                raise CourseError(
+                    f"{archive}: member {info.filename!r} {problem}: refusing to extract; download the zip again from {PAGE}"
+                )
+        if not _zip_holds_mads(archive):
+            raise CourseError(f"{archive} holds no images/ and masks/ folders: is it the MADS zip from {PAGE}?")
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".mads.partial-", dir=archive.parent))
+        except OSError as exc:
+            raise CourseError(
+                f"cannot write beside {archive} ({exc.strerror}): copy the zip to a writable folder, or extract it there"
+            ) from None
+        try:
+            total = sum(i.file_size for i in members)
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"extracting {archive.name}") as bar:
+                for info in members:
+                    zf.extract(info, tmp)
+                    bar.update(info.file_size)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # our own partial folder, never the user's
+            if target.is_dir() and _search(target, default=False):  # extracted meanwhile by someone else
+                return _search(target, default=False)
+            raise
+    found = _search(target, default=False)
+    if found is None:  # pragma: no cover - _zip_holds_mads checked the layout
+        raise CourseError(f"{archive} extracted to {target}, but no images/ and masks/ were found there")
+    return found
+
+
+# ------------------------------------------------------------------------------------------ listing
+
+
+def _pngs(folder: Path) -> dict[str, Path]:
+    return {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() == ".png" and not p.name.startswith(".")
+    }
+
+
+def _find_csv(root: Path) -> Path | None:
+    for folder in (root, root.parent, root.parent.parent):
+        if (folder / "df.csv").is_file():
+            return folder / "df.csv"
+    return None
+
+
+def _csv_pairs(csv_path: Path, root: Path) -> list[tuple[Path, Path]]:
+    """Return the (image, mask) paths of df.csv's rows, resolved against the inner folder."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+        if "images" not in columns or "masks" not in columns:
+            raise CourseError(
+                f"{csv_path} has no 'images' and 'masks' columns (found {sorted(columns)}): "
+                "download the dataset again or delete df.csv to pair frames by file name"
+            )
+        rows = list(reader)
+    pairs = []
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        resolved = []
+        for column, sub in (("images", "images"), ("masks", "masks")):
+            value = (row[columns[column]] or "").strip().replace("\\", "/")
+            candidates = [root / value, root / sub / PurePosixPath(value).name] if value else []
+            hit = next((c for c in candidates if c.is_file()), None)
+            if hit is None:
+                raise CourseError(
+                    f"{csv_path} line {number}: {column} {value!r} is not in {root}: download the dataset again "
+                    "or delete df.csv to pair frames by file name"
+                )
+            resolved.append(hit)
+        if resolved[0].stem != resolved[1].stem:
+            raise CourseError(
+                f"{csv_path} line {number} pairs {resolved[0].name} with {resolved[1].name}: a mask must have "
+                "its image's file name; fix or delete df.csv"
+            )
+        pairs.append((resolved[0], resolved[1]))
+    return pairs
+
+
+def _inner(root: str | Path) -> Path:
+    root = Path(root)
+    return root if _is_inner(root) else find_mads(root)
+
+
+def list_frames(root: str | Path) -> list[Frame]:
+    """Return the frames sorted by name, images paired with masks by file name (df.csv checked if present).
+
+    `collages/` and files that are not PNG are ignored. An image without a mask, a df.csv row
+    naming a missing file and a name that does not parse raise CourseError.
+    """
+    root = _inner(root)
+    csv_path = _find_csv(root)
+    if csv_path is not None:
+        pairs = dict((img.stem, (img, msk)) for img, msk in _csv_pairs(csv_path, root))
+    else:
+        images, masks = _pngs(root / "images"), _pngs(root / "masks")
+        missing = sorted(set(images) - set(masks))
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise CourseError(
+                f"{images[missing[0]]} has no mask {missing[0]}.png in {root / 'masks'}{more}: "
+                "restore the mask or remove the image"
+            )
+        pairs = {name: (images[name], masks[name]) for name in images}
+    frames = []
+    for name in sorted(pairs):
+        image, mask = pairs[name]
+        parts = parse_name(image.name)
+        frames.append(Frame(name, image, mask, parts.style, parts.sequence, parts.camera, parts.frame))
+    if not frames:
+        raise CourseError(f"{root / 'images'} holds no PNG frames: download the dataset again")
+    return frames
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CourseError(
+            f"{path}: cannot read this {what} ({reason[:_MAX_REASON]}): the file is damaged; download the dataset again"
+        ) from None
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Return an image file as (H, W, 3) uint8 RGB."""
+    img = _open(Path(path), "image")
+    if img.mode != "RGB":
+        img = img.convert("RGBA").convert("RGB") if img.mode in ("P", "LA", "PA") else img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def binarize_mask(array: np.ndarray) -> np.ndarray:
+    """Return an (H, W) uint8 0/1 mask from a grey, grey+alpha, RGB or RGBA array (foreground > 127).
+
+    Colour channels are combined by their maximum (so white, red or green foreground all count).
+    An alpha channel is ignored unless the colour channels are constant and the alpha varies, as in
+    a mask stored only in its alpha channel. 16-bit masks are scaled to 8 bits first.
+    """
+    a = np.asarray(array)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.max(initial=0) > 255):
+        a = (a.astype(np.uint32) >> 8).astype(np.uint8)
+    if a.ndim == 2:
+        return (a > 127).astype(np.uint8)
+    if a.ndim != 3:
+        raise ValueError(f"a mask must be 2-D or 3-D, got shape {a.shape}")
+    channels = a.shape[2]
+    colour = a[..., :3] if channels >= 3 else a[..., :1]
+    if channels in (2, 4):
+        alpha = a[..., -1]
+        if colour.min() == colour.max() and alpha.min() != alpha.max():
+            return (alpha > 127).astype(np.uint8)
+    return (colour.max(axis=2) > 127).astype(np.uint8)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Return a mask file as (H, W) uint8 0/1, whatever its channels (grey, RGB, RGBA, palette, 1-bit)."""
+    img = _open(Path(path), "mask")
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode == "P":
+        img = img.convert("RGBA")
+    return binarize_mask(np.asarray(img))
+
+
+def _shape(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+
+
+def resize_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Return a uint8 RGB image resized to size × size (or (H, W)) with Lanczos filtering (anti-aliased)."""
+    h, w = _shape(size)
+    if image.shape[:2] == (h, w):
+        return np.asarray(image, dtype=np.uint8)
+    return np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((w, h), Image.Resampling.LANCZOS))
+
+
+def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Return a 0/1 mask resized to size × size (or (H, W)): interpolated, then thresholded at one half.
+
+    Pillow's bilinear filter averages over the covered area when shrinking and interpolates when
+    enlarging, so outlines stay smooth both ways.
+    """
+    h, w = _shape(size)
+    binary = (np.asarray(mask) > 0).astype(np.uint8)
+    if binary.shape[:2] == (h, w):
+        return binary
+    coverage = np.asarray(Image.fromarray(binary * 255).resize((w, h), Image.Resampling.BILINEAR))
+    return (coverage > 127).astype(np.uint8)
+
+
+def _load_pair(frame: Frame, size: int) -> tuple[np.ndarray, np.ndarray]:
+    image = read_image(frame.image)
+    mask = read_mask(frame.mask)
+    if mask.shape != image.shape[:2]:
+        raise CourseError(
+            f"{frame.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
+            f"{image.shape[1]}x{image.shape[0]}: download the dataset again"
+        )
+    return resize_image(image, size), resize_mask(mask, size)
+
+
+# ---------------------------------------------------------------------------------------- selecting
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """Return k indices spread evenly over range(n)."""
+    if k >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
+
+
+def select_frames(frames: Sequence[Frame], limit: int | None) -> list[Frame]:
+    """Return at most `limit` frames, spread over every sequence (evenly within each), sorted by name."""
+    if limit is None or limit >= len(frames):
+        return list(frames)
+    if limit < 1:
+        raise CourseError(f"limit must be at least 1, got {limit}")
+    groups: dict[str, list[Frame]] = {}
+    for f in sorted(frames, key=lambda f: f.name):
+        groups.setdefault(f.group, []).append(f)
+    quota = dict.fromkeys(groups, 0)
+    left = limit
+    while left > 0:  # deal frames round-robin to the sequences that still have some
+        open_groups = [g for g in sorted(groups) if quota[g] < len(groups[g])]
+        for g in open_groups[:left]:
+            quota[g] += 1
+        left -= min(left, len(open_groups))
+    chosen = [groups[g][i] for g in sorted(groups) for i in _spread(len(groups[g]), quota[g])]
+    return sorted(chosen, key=lambda f: f.name)
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def _cache_file(root: Path, frames: Sequence[Frame], size: int, limit: int | None) -> Path:
+    """Return the cache path for these frames at this size: its name changes whenever a file changes."""
+    entries = []
+    for f in frames:
+        si, sm = f.image.stat(), f.mask.stat()
+        entries.append([f.name, si.st_size, si.st_mtime_ns, sm.st_size, sm.st_mtime_ns])
+    payload = json.dumps([_CACHE_VERSION, str(root), size, limit, entries])
+    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
+    tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
+    return data_dir() / ".cache" / f"mads-{tag}-{size}px-{'all' if limit is None else limit}-{digest}.npz"
+
+
+def _read_cache(path: Path, names: list[str], size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (images, masks) from a cache file that matches, else None."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            cached, images, masks = z["names"].tolist(), z["images"], z["masks"]
+    except Exception:  # noqa: BLE001 - a damaged or half-written cache is ignored, then rewritten
+        return None
+    n = len(names)
+    if (
+        cached != names
+        or images.shape != (n, size, size, 3)
+        or masks.shape != (n, size, size)
+        or images.dtype != np.uint8
+        or masks.dtype != np.uint8
+    ):
+        return None
+    return images, masks
+
+
+def _write_cache(path: Path, names: list[str], images: np.ndarray, masks: np.ndarray) -> None:
+    """Write the cache atomically and drop older caches of the same source, size and limit."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, names=np.array(names, dtype=str), images=images, masks=masks)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        stem = path.stem.rsplit("-", 1)[0]
+        for old in path.parent.glob(f"{stem}-*.npz"):
+            if old != path:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+    except OSError as err:
+        warnings.warn(f"could not write the cache {path} ({err}): the next load decodes again", stacklevel=3)
+
+
+def _default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
+def load_frames(
+    frames: Sequence[Frame], size: int = 128, *, workers: int | None = None, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1) of these frames, decoded in parallel."""
+    n = len(frames)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+
+    def fill(i: int) -> None:
+        images[i], masks[i] = _load_pair(frames[i], size)
+
+    with tqdm(total=n, desc=f"loading MADS at {size}x{size}", unit="frame", disable=not progress) as bar:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers or _default_workers(), n)))
+        try:
+            for future in [pool.submit(fill, i) for i in range(n)]:  # by name: the first broken frame is reported
+                future.result()
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return images, masks
+
+
+def load_mads(
+    path: str | Path | None = None,
+    size: int = 128,
+    *,
+    limit: int | None = None,
+    workers: int | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> MADSData:
+    """Return the frames as MADSData: images (N, size, size, 3) uint8 and masks (N, size, size) uint8 0/1.
+
+    Each 512 × 384 frame is resized to size × size (aspect not kept, see the module docstring).
+    `limit` keeps at most that many frames, spread over every sequence. Decoded arrays are cached
+    in `data_dir()/.cache`, keyed by the files' sizes and modification times.
+    """
+    if size < 8:
+        raise CourseError(f"size {size} is too small: use at least 8 pixels (the lessons use 64 to 256)")
+    root = _inner(path) if path is not None else find_mads()
+    frames = select_frames(list_frames(root), limit)
+    names = [f.name for f in frames]
+    cache_path = _cache_file(root, frames, size, limit) if cache else None
+    arrays = _read_cache(cache_path, names, size) if cache_path is not None and cache_path.is_file() else None
+    if arrays is None:
+        arrays = load_frames(frames, size, workers=workers, progress=progress)
+        if cache_path is not None:
+            _write_cache(cache_path, names, *arrays)
+    images, masks = arrays
+    return MADSData(names, images, masks, [f.group for f in frames], root, [f.style for f in frames])
+
+
+# ---------------------------------------------------------------------------------------- splitting
+
+
+def split_by_sequence(
+    data: MADSData | Sequence[str], fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Return sorted frame indices per side ("train", "val", "test"; or "train", "test" for two fractions).
+
+    Whole sequences (style + sequence, every camera) go to one side, so near-duplicate frames never
+    straddle the split. Sequences are shuffled with `seed`, then each goes to the side furthest
+    below its share of frames. The result depends only on the sequence IDs, the fractions and the seed.
+    """
+    sequences = list(data.sequences if hasattr(data, "sequences") else data)
+    fractions = [float(f) for f in fractions]
+    if len(fractions) not in (2, 3) or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise CourseError(f"fractions {tuple(fractions)} must be 2 or 3 non-negative numbers summing to 1")
+    sides = ["train", "test"] if len(fractions) == 2 else ["train", "val", "test"]
+    counts = Counter(sequences)
+    wanted = [s for s, f in zip(sides, fractions) if f > 0]
+    if len(counts) < len(wanted):
+        raise CourseError(
+            f"only {len(counts)} sequence(s) ({', '.join(sorted(counts))}): cannot split by sequence into "
+            f"{', '.join(wanted)}; use more frames (raise limit) or fewer parts"
+        )
+    order = sorted(counts)
+    perm = np.random.default_rng(seed).permutation(len(order))
+    total = len(sequences)
+    targets = {s: f * total for s, f in zip(sides, fractions)}
+    assigned: dict[str, list[str]] = {s: [] for s in sides}
+    filled = dict.fromkeys(sides, 0)
+    for i in perm:
+        seq = order[i]
+        side = max(wanted, key=lambda s: (targets[s] - filled[s], -sides.index(s)))
+        assigned[side].append(seq)
+        filled[side] += counts[seq]
+    for side in wanted:  # every wanted side gets at least one sequence
+        if not assigned[side]:
+            donor = max(wanted, key=lambda s: (len(assigned[s]), filled[s]))
+            seq = min(assigned[donor], key=lambda q: (counts[q], q))
+            assigned[donor].remove(seq)
+            assigned[side].append(seq)
+            filled[donor] -= counts[seq]
+            filled[side] += counts[seq]
+    where = {seq: side for side, seqs in assigned.items() for seq in seqs}
+    labels = np.array([where[s] for s in sequences]) if sequences else np.array([], dtype=str)
+    return {side: np.flatnonzero(labels == side) for side in sides}
+
+
+# -------------------------------------------------------------------------------------- downloading
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:_MAX_REASON]}"
+
+
+def print_terms() -> None:
+    """Print the dataset's licence and the paper to cite."""
+    print(f"Segmentation Full Body MADS ({PAGE}) - licence {LICENCE}")
+    print(f"Cite: {CITATION}")
+
+
+def fetch_mads(dest: str | Path | None = None) -> Path:
+    """Download MADS with kagglehub (into its cache, or `dest`) and return the inner folder.
+
+    Never attempted when offline (`SEG_OFFLINE` or `CI`). Without Kaggle credentials, prints
+    DOWNLOAD_HELP and raises CourseError.
+    """
+    if is_offline():
+        raise CourseError(
+            "offline mode (SEG_OFFLINE or CI is set): not downloading MADS; unset it, or download the zip by hand "
+            f"from {PAGE} and pass its path"
+        )
+    try:
+        import kagglehub
+    except ImportError:
+        raise CourseError("kagglehub is not installed: run `pip install kagglehub`, or download the zip by hand") from None
+    print_terms()
+    kwargs = {"output_dir": str(Path(dest).expanduser())} if dest is not None else {}
+    try:
+        folder = kagglehub.dataset_download(HANDLE, **kwargs)
+    except TypeError as exc:
+        if kwargs:
+            raise CourseError(
+                f"this kagglehub cannot download into {dest} ({exc}): run `pip install -U kagglehub` or leave dest out"
+            ) from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - kagglehub raises many types; all become one instruction
+        print(DOWNLOAD_HELP)
+        where = "Colab: add KAGGLE_USERNAME/KAGGLE_KEY as Colab Secrets" if in_colab() else (
+            "put kaggle.json in ~/.kaggle/ or set KAGGLE_USERNAME and KAGGLE_KEY"
+        )
+        raise CourseError(
+            f"could not download {HANDLE} from Kaggle ({_one_line(exc)}): {where}, or download the zip by hand "
+            f"from {PAGE} and pass its path (see the instructions above)"
+        ) from None
+    return find_mads(folder)
+
+
+# ------------------------------------------------------------------------------------------ resolving
+
+
+SYNTHETIC_COUNT = 240  # frames of the default stand-in; the real dataset has 1,192
+
+
+def synthetic_root(count: int = SYNTHETIC_COUNT) -> Path:
+    """Return where the stand-in of `count` frames lives: `data_dir()/synthetic/mads` (or `mads-COUNT`)."""
+    return data_dir() / "synthetic" / ("mads" if count == SYNTHETIC_COUNT else f"mads-{count}")
+
+
+BANNER = """
+################################################################################
+#  SYNTHETIC STAND-IN: the real MADS frames were not found or could not be     #
+#  downloaded. The frames below are generated figures on generated scenes in   #
+#  MADS's layout. Every number computed on them is NOT a result on MADS.       #
+################################################################################"""
+
+
+def _make_synthetic(dest: Path, count: int) -> Path:
+    from utils.synthetic import synthetic_mads
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mads.partial-", dir=dest.parent))
+    try:
+        synthetic_mads(tmp, count=count, seed=0, progress=True)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (dest.is_dir() and _search(dest, default=False)):
+            raise
+    return _search(dest, default=False)
+
+
+def resolve_mads(
+    path: str | Path | None = None, *, allow_download: bool | None = None, synthetic_count: int = SYNTHETIC_COUNT
+) -> Source:
+    """Return the real MADS if found (or downloadable), else the synthetic stand-in (generated on first use).
+
+    A path given here (or in MADS_DIR) must hold MADS: it is never replaced by the stand-in.
+    `allow_download=None` downloads unless offline. The stand-in of `synthetic_count` frames is
+    kept in `synthetic_root(synthetic_count)` and announced with a banner.
+    """
+    if path is not None or os.environ.get("MADS_DIR"):
+        root = find_mads(path)
+        return _announce(Source(root, "synthetic" if _is_synthetic(root) else "mads"))
+    try:
+        return _announce(Source(find_mads(), "mads"))
+    except CourseError as exc:
+        why = str(exc)
+    if allow_download is None:
+        allow_download = not is_offline()
+    if allow_download:
+        try:
+            return Source(fetch_mads(), "mads")  # fetch_mads printed the terms
+        except CourseError as exc:
+            why = str(exc)
+    dest = synthetic_root(synthetic_count)
+    root = _search(dest, default=False) if dest.is_dir() else None
+    if root is None:
+        root = _make_synthetic(dest, synthetic_count)
+    print(f"(real MADS unavailable: {why})")
+    return _announce(Source(root, "synthetic"))
+
+
+def _announce(source: Source) -> Source:
+    """Print the terms of the real data, or the banner of the stand-in; return the source."""
+    if source.is_synthetic:
+        print(BANNER)
+        print(f"synthetic stand-in: {source.root}")
+    else:
+        print_terms()
+    return source
+
+
+# ------------------------------------------------------------------------------------------ describing
+
+
+def _is_synthetic(root: Path) -> bool:
+    """Return True for the stand-in: under `data_dir()/synthetic`, or marked by a README saying SYNTHETIC."""
+    base = (data_dir() / "synthetic").resolve()
+    resolved = root.resolve()
+    if resolved == base or base in resolved.parents:
+        return True
+    for folder in (root, root.parent, root.parent.parent):
+        for name in ("SYNTHETIC", "SYNTHETIC.txt", "README.txt", "Readme.txt", "README.md"):
+            with contextlib.suppress(OSError):
+                if (folder / name).is_file() and "SYNTHETIC" in (folder / name).read_text(errors="replace")[:4096]:
+                    return True
+    return False
+
+
+def _size_of(path: Path) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+def describe(root: str | Path) -> dict:
+    """Return a summary for `python -m utils info`: kind, frames, sequences, styles, sizes and problems."""
+    root = _inner(root)
+    problems: list[str] = []
+    try:
+        frames = list_frames(root)
+    except CourseError as exc:
+        problems.append(str(exc))
+        frames = []
+        images, masks = _pngs(root / "images"), _pngs(root / "masks")
+        for name in sorted(images):
+            try:
+                parts = parse_name(name)
+            except CourseError as bad:
+                problems.append(str(bad))
+                continue
+            if name in masks:
+                frames.append(Frame(name, images[name], masks[name], parts.style, parts.sequence, parts.camera, parts.frame))
+    image_sizes: Counter[str] = Counter()
+    for f in frames:
+        isize, msize = _size_of(f.image), _size_of(f.mask)
+        if isize is None:
+            problems.append(f"{f.image}: not a readable image")
+        if msize is None:
+            problems.append(f"{f.mask}: not a readable image")
+        if isize and msize and isize != msize:
+            problems.append(f"{f.mask}: mask is {msize[0]}x{msize[1]}, its image {isize[0]}x{isize[1]}")
+        if isize:
+            image_sizes[f"{isize[0]}x{isize[1]}"] += 1
+    return {
+        "kind": "synthetic" if _is_synthetic(root) else "mads",
+        "root": str(root),
+        "df_csv": str(_find_csv(root)) if _find_csv(root) else None,
+        "frames": len(frames),
+        "sequences": len({f.group for f in frames}),
+        "styles": dict(sorted(Counter(f.style for f in frames).items())),
+        "cameras": dict(sorted(Counter(f.camera for f in frames).items())),
+        "image_sizes": dict(image_sizes.most_common()),
+        "problems": problems,
+    }
+
+
+def counts(names: Iterable[str]) -> dict[str, int]:
+    """Return how many frames each sequence ("Style_Sequence") has, sorted by sequence."""
+    return dict(sorted(Counter(f"{p.style}_{p.sequence}" for p in map(parse_name, names)).items()))
