@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rubric", default=None, help="JSON file mapping IoU thresholds to points")
     p.set_defaults(func=_grade)
 
-    p = sub.add_parser("translations", help="check or refresh the Spanish notebooks against the English ones")
+    p = sub.add_parser("translations", help="status: which Spanish notebooks and READMEs are out of step; refresh: record a finished translation")
     p.add_argument("action", choices=["status", "refresh"])
     p.add_argument("notebooks", nargs="*", help="Spanish notebooks (default: all)")
     p.set_defaults(func=_translations)
