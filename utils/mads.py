@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
-import json
 import os
 import re
 import shutil
 import stat
 import tempfile
-import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -38,6 +34,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from utils.cache import cache_file, decode_parallel, read_cache, write_cache
 from utils.course import data_dir, in_colab, is_offline
 from utils.errors import CourseError
 
@@ -523,87 +520,14 @@ def select_frames(frames: Sequence[Frame], limit: int | None) -> list[Frame]:
 # ------------------------------------------------------------------------------------------ loading
 
 
-def _cache_file(root: Path, frames: Sequence[Frame], size: int, limit: int | None) -> Path:
-    """Return the cache path for these frames at this size: its name changes whenever a file changes."""
-    entries = []
-    for f in frames:
-        si, sm = f.image.stat(), f.mask.stat()
-        entries.append([f.name, si.st_size, si.st_mtime_ns, sm.st_size, sm.st_mtime_ns])
-    payload = json.dumps([_CACHE_VERSION, str(root), size, limit, entries])
-    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
-    tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
-    return data_dir() / ".cache" / f"mads-{tag}-{size}px-{'all' if limit is None else limit}-{digest}.npz"
-
-
-def _read_cache(path: Path, names: list[str], size: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return (images, masks) from a cache file that matches, else None."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            cached, images, masks = z["names"].tolist(), z["images"], z["masks"]
-    except Exception:  # noqa: BLE001 - a damaged or half-written cache is ignored, then rewritten
-        return None
-    n = len(names)
-    if (
-        cached != names
-        or images.shape != (n, size, size, 3)
-        or masks.shape != (n, size, size)
-        or images.dtype != np.uint8
-        or masks.dtype != np.uint8
-    ):
-        return None
-    return images, masks
-
-
-def _write_cache(path: Path, names: list[str], images: np.ndarray, masks: np.ndarray) -> None:
-    """Write the cache atomically and drop older caches of the same source, size and limit."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, names=np.array(names, dtype=str), images=images, masks=masks)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        stem = path.stem.rsplit("-", 1)[0]
-        for old in path.parent.glob(f"{stem}-*.npz"):
-            if old != path:
-                with contextlib.suppress(OSError):
-                    old.unlink()
-    except OSError as err:
-        warnings.warn(f"could not write the cache {path} ({err}): the next load decodes again", stacklevel=3)
-
-
-def _default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
-
-
 def load_frames(
     frames: Sequence[Frame], size: int = 128, *, workers: int | None = None, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1) of these frames, decoded in parallel."""
-    n = len(frames)
-    images = np.empty((n, size, size, 3), np.uint8)
-    masks = np.empty((n, size, size), np.uint8)
-
-    def fill(i: int) -> None:
-        images[i], masks[i] = _load_pair(frames[i], size)
-
-    with tqdm(total=n, desc=f"loading MADS at {size}x{size}", unit="frame", disable=not progress) as bar:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(workers or _default_workers(), n)))
-        try:
-            for future in [pool.submit(fill, i) for i in range(n)]:  # by name: the first broken frame is reported
-                future.result()
-                bar.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return images, masks
+    return decode_parallel(
+        len(frames), size, lambda i: _load_pair(frames[i], size), workers=workers, progress=progress,
+        desc=f"loading MADS at {size}x{size}", unit="frame",
+    )
 
 
 def load_mads(
@@ -626,13 +550,15 @@ def load_mads(
     root = _inner(path) if path is not None else find_mads()
     frames = select_frames(list_frames(root), limit)
     names = [f.name for f in frames]
-    cache_path = _cache_file(root, frames, size, limit) if cache else None
-    arrays = _read_cache(cache_path, names, size) if cache_path is not None and cache_path.is_file() else None
-    if arrays is None:
-        arrays = load_frames(frames, size, workers=workers, progress=progress)
+    files = [p for f in frames for p in (f.image, f.mask)]
+    cache_path = cache_file("mads", _CACHE_VERSION, root, size, limit, files) if cache else None
+    hit = read_cache(cache_path, names, size) if cache_path is not None else None
+    if hit is not None:
+        images, masks = hit["images"], hit["masks"]
+    else:
+        images, masks = load_frames(frames, size, workers=workers, progress=progress)
         if cache_path is not None:
-            _write_cache(cache_path, names, *arrays)
-    images, masks = arrays
+            write_cache(cache_path, names, images=images, masks=masks)
     return MADSData(names, images, masks, [f.group for f in frames], root, [f.style for f in frames])
 
 

@@ -13,8 +13,6 @@ the user put it (`find_ph2`), and its terms and citation are printed when it is 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -23,7 +21,6 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from utils.cache import cache_file, decode_parallel, read_cache, write_cache
 from utils.course import data_dir, is_offline
 from utils.errors import CourseError
 
@@ -484,38 +482,12 @@ def _decode_case(case: Case, size: int) -> tuple[np.ndarray, np.ndarray]:
     return small, (coverage > 127).astype(np.uint8)
 
 
-def _default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
-
-
-def _decode_all(cases: list[Case], size: int, workers: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Decode every case into preallocated arrays, in the order of `cases`, on a pool of threads."""
-    n = len(cases)
-    images = np.empty((n, size, size, 3), np.uint8)
-    masks = np.empty((n, size, size), np.uint8)
-
-    def fill(i: int) -> None:
-        images[i], masks[i] = _decode_case(cases[i], size)
-
-    with tqdm(total=n, desc="loading PH2", unit="case", disable=not progress) as bar:
-        if workers <= 1 or n <= 1:
-            for i in range(n):
-                fill(i)
-                bar.update()
-        else:
-            pool = ThreadPoolExecutor(max_workers=min(workers, n))
-            try:
-                futures = [pool.submit(fill, i) for i in range(n)]
-                for future in futures:  # in ID order: the first broken case by ID is the one reported
-                    future.result()
-                    bar.update()
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-    return images, masks
+def _decode_all(cases: list[Case], size: int, workers: int | None, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Decode every case into uint8 arrays, in the order of `cases`, on a pool of threads."""
+    return decode_parallel(
+        len(cases), size, lambda i: _decode_case(cases[i], size), workers=workers, progress=progress,
+        desc="loading PH2", unit="case",
+    )
 
 
 def _stratified_pick(diagnosis: np.ndarray, k: int) -> np.ndarray:
@@ -539,66 +511,6 @@ def _stratified_pick(diagnosis: np.ndarray, k: int) -> np.ndarray:
         if m:
             picked.append(members[np.floor((np.arange(m) + 0.5) * len(members) / m).astype(np.intp)])
     return np.sort(np.concatenate(picked))
-
-
-def _cache_file(root: Path, size: int, limit: int | None, cases: list[Case]) -> Path:
-    """Return the cache path for this source and size: its name changes whenever a file changes."""
-    files = []
-    txt = _child(root, METADATA_NAME)
-    paths = [str(p) for c in cases for p in (c.image, c.mask)] + ([str(txt)] if txt is not None else [])
-    skip = len(str(root)) + 1
-    for p in paths:
-        st = os.stat(p)
-        files.append((p[skip:].replace(os.sep, "/"), st.st_size, st.st_mtime_ns))
-    payload = json.dumps([_CACHE_VERSION, str(root), size, limit, files])
-    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
-    tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
-    return data_dir() / ".cache" / f"ph2-{tag}-{size}px-{'all' if limit is None else limit}-{digest}.npz"
-
-
-def _read_cache(path: Path, ids: list[str], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Return (images, masks, diagnosis) from a cache file that matches, else None."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            cached_ids = z["ids"].tolist()
-            images, masks, diagnosis = z["images"], z["masks"], z["diagnosis"]
-    except Exception:  # a corrupt or half-written cache is ignored, then rewritten
-        return None
-    n = len(ids)
-    if (
-        cached_ids != ids
-        or images.shape != (n, size, size, 3)
-        or images.dtype != np.uint8
-        or masks.shape != (n, size, size)
-        or masks.dtype != np.uint8
-        or diagnosis.shape != (n,)
-    ):
-        return None
-    return images, masks, diagnosis.astype(np.int8)
-
-
-def _write_cache(path: Path, ids: list[str], images: np.ndarray, masks: np.ndarray, diagnosis: np.ndarray) -> None:
-    """Write the cache atomically (temporary file, then rename) and drop older caches of the same source."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, ids=np.array(ids, dtype=str), images=images, masks=masks, diagnosis=diagnosis)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        stem = path.stem.rsplit("-", 1)[0]  # same source, size and limit; another file state
-        for old in path.parent.glob(f"{stem}-*.npz"):
-            if old != path:
-                with contextlib.suppress(OSError):
-                    old.unlink()
-    except OSError as err:
-        warnings.warn(f"could not write the cache {path} ({_one_line(err)}): the next load decodes again", stacklevel=3)
 
 
 def load_ph2(
@@ -637,16 +549,15 @@ def load_ph2(
     if not _is_synthetic(root):
         _announce_terms()
 
-    cache_path = _cache_file(root, size, limit, all_cases) if cache else None
-    if cache_path is not None:
-        hit = _read_cache(cache_path, ids, size)
-        if hit is not None:
-            images, masks, _ = hit
-            return PH2Data(ids, images, masks, diagnosis, root)
-    workers = _default_workers() if workers is None else int(workers)
+    txt = _child(root, METADATA_NAME)
+    files = [p for c in all_cases for p in (c.image, c.mask)] + ([txt] if txt is not None else [])
+    cache_path = cache_file("ph2", _CACHE_VERSION, root, size, limit, files) if cache else None
+    hit = read_cache(cache_path, ids, size) if cache_path is not None else None
+    if hit is not None:
+        return PH2Data(ids, hit["images"], hit["masks"], diagnosis, root)
     images, masks = _decode_all(cases, size, workers, progress)
     if cache_path is not None:
-        _write_cache(cache_path, ids, images, masks, diagnosis)
+        write_cache(cache_path, ids, images=images, masks=masks)
     return PH2Data(ids, images, masks, diagnosis, root)
 
 
