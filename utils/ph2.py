@@ -393,23 +393,6 @@ def list_cases(root: Path) -> list[Case]:
     return _scan_cases(Path(root), strict=True)[0]
 
 
-def _find(folder: str | None, name: str) -> str | None:
-    """Return the path of `folder/name` as a string, matching the name without regard to case, or None."""
-    if folder is None:
-        return None
-    path = os.path.join(folder, name)
-    if os.path.exists(path):
-        return path
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return None
-    for n in sorted(names):
-        if n.lower() == name.lower():
-            return os.path.join(folder, n)
-    return None
-
-
 def _scan_cases(root: Path, strict: bool) -> tuple[list[Case], list[str]]:
     """Return the complete cases and, unless `strict` (raise at the first), the problems found."""
     images_dir = _images_dir(root)
@@ -423,27 +406,27 @@ def _scan_cases(root: Path, strict: bool) -> tuple[list[Case], list[str]]:
             folders[entry.name.upper()] = entry.path
     cases, problems = [], []
     for case_id in sorted(folders, key=_id_key):  # by ID, never by the order the file system lists
-        folder = folders[case_id]
-        name = os.path.basename(folder)
-        image = _find(_find(folder, f"{name}_Dermoscopic_Image"), f"{name}.bmp")
-        mask = _find(_find(folder, f"{name}_lesion"), f"{name}_lesion.bmp")
+        folder = Path(folders[case_id])
+        name = folder.name
+        image = _child(_child(folder, f"{name}_Dermoscopic_Image"), f"{name}.bmp")
+        mask = _child(_child(folder, f"{name}_lesion"), f"{name}_lesion.bmp")
         problem = None
-        if image is None or not os.path.isfile(image):
-            expected = os.path.join(folder, f"{name}_Dermoscopic_Image", f"{name}.bmp")
+        if image is None or not image.is_file():
+            expected = folder / f"{name}_Dermoscopic_Image" / f"{name}.bmp"
             problem = f"case {case_id}: no dermoscopic image, expected {expected}; re-extract the archive or remove {folder}"
-        elif mask is None or not os.path.isfile(mask):
-            expected = os.path.join(folder, f"{name}_lesion", f"{name}_lesion.bmp")
+        elif mask is None or not mask.is_file():
+            expected = folder / f"{name}_lesion" / f"{name}_lesion.bmp"
             problem = f"case {case_id}: lesion mask missing, expected {expected}; re-extract the archive or remove {folder}"
         if problem:
             if strict:
                 raise CourseError(problem)
             problems.append(problem)
             continue
-        roi_dir = _find(folder, f"{name}_roi")
+        roi_dir = _child(folder, f"{name}_roi")
         roi = ()
-        if roi_dir is not None and os.path.isdir(roi_dir):
-            roi = tuple(p for p in _visible(Path(roi_dir)) if p.is_file())
-        cases.append(Case(case_id, Path(image), Path(mask), roi))
+        if roi_dir is not None and roi_dir.is_dir():
+            roi = tuple(p for p in _visible(roi_dir) if p.is_file())
+        cases.append(Case(case_id, image, mask, roi))
     if strict and not cases:
         raise CourseError(f"{images_dir} holds no IMDxxx case folders: the extraction looks incomplete; {_HOW_TO_GET}")
     return cases, problems
