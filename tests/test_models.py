@@ -101,7 +101,22 @@ SCRIPT = textwrap.dedent(
     assert keras.backend.backend() == "{backend}"
     model = compile_segmenter(build_unet(32, base_filters=4, depth=2))
     x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
-    loss = model.train_on_batch(x, (x[..., :1] > 0.5).astype("float32"))
+    y = (x[..., :1] > 0.5).astype("float32")
+    loss = model.train_on_batch(x, y)
+    # warm-started statistics read and write the moving averages through this backend's variables
+    from utils.training import WarmStartStatistics
+    inputs = keras.Input((4, 4, 2))
+    net = keras.Model(inputs, keras.layers.Conv2D(1, 1)(keras.layers.BatchNormalization(momentum=0.9)(inputs)))
+    net.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    b = np.random.default_rng(1).normal(np.arange(3)[:, None, None, None, None], 1.0, (3, 2, 4, 4, 2)).astype("float32")
+    net.fit(b.reshape(6, 4, 4, 2), np.zeros((6, 4, 4, 1), "float32"), batch_size=2, shuffle=False, verbose=0,
+            callbacks=[WarmStartStatistics()])
+    got = keras.ops.convert_to_numpy(net.layers[1].moving_mean)
+    want = b.mean(axis=(1, 2, 3)).mean(axis=0)
+    if keras.backend.backend() == "jax":  # documented: the callback leaves JAX's trainer alone
+        assert not np.allclose(got, want, atol=1e-2)
+    else:
+        np.testing.assert_allclose(got, want, atol=1e-4)
     print("ok", model.output_shape)
     """
 )

@@ -34,6 +34,62 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+def _batch_norms(layer, seen: set[int] | None = None):
+    """Yield every BatchNormalization layer inside `layer` (nested models included), each once."""
+    seen = set() if seen is None else seen
+    for sub in getattr(layer, "layers", []):
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        if isinstance(sub, keras.layers.BatchNormalization):
+            yield sub
+        else:
+            yield from _batch_norms(sub, seen)
+
+
+class WarmStartStatistics(keras.callbacks.Callback):
+    """Make batch normalisation's moving statistics the plain average of the batches seen, at first.
+
+    A BatchNormalization layer starts its moving mean at 0 and its moving variance at 1, and blends
+    in each training batch's statistics with weight 1 - momentum (0.1 in the course's U-Net). Those
+    starting values fade slowly: after 18 batches (one epoch of PH2's training split at batch 8) they
+    still weigh 0.9**18 = 15%, so validation and prediction, which use the moving statistics, score a
+    young network well below what it has learnt. After each of the first 1 / (1 - momentum) training
+    steps this callback rewrites the statistics as the plain average of the batch statistics seen so
+    far (what PyTorch keeps with `momentum=None`); from then on the layer's own moving average takes
+    over. The model stays plain Keras. It assumes each layer is called once per step and
+    `steps_per_execution=1`, and leaves the model alone otherwise, and on the JAX backend (whose
+    trainer holds the variables' values outside the model during an epoch).
+    """
+
+    def on_train_begin(self, logs=None):
+        self.tracked = []
+        if getattr(self.model, "steps_per_execution", 1) != 1 or keras.backend.backend() == "jax":
+            return
+        self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        for layer in _batch_norms(self.model):
+            if layer.trainable and not layer.renorm and self.step < 1.0 / (1.0 - layer.momentum):
+                state = [np.array(keras.ops.convert_to_numpy(v), np.float64) for v in (layer.moving_mean, layer.moving_variance)]
+                self.tracked.append((layer, state))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.tracked:
+            return
+        self.step += 1
+        kept = []
+        for layer, state in self.tracked:
+            m = layer.momentum
+            keep = (self.step - 1) / self.step  # the weight of the earlier batches in a plain average
+            for i, variable in enumerate((layer.moving_mean, layer.moving_variance)):
+                blended = keras.ops.convert_to_numpy(variable).astype(np.float64)
+                this_batch = (blended - m * state[i]) / (1.0 - m)  # undo the layer's own update
+                state[i] = keep * state[i] + (1.0 - keep) * this_batch
+                variable.assign(state[i].astype(np.float32))
+            if self.step + 1 < 1.0 / (1.0 - m):
+                kept.append((layer, state))
+        self.tracked = kept
+
+
 def fit_segmenter(
     model,
     train: tuple[np.ndarray, np.ndarray],
@@ -48,13 +104,14 @@ def fit_segmenter(
 ):
     """Train on uint8 arrays, keep the weights with the best validation Dice, save them; return History.
 
-    The returned History has `best_epoch`, `best_val_dice` and `seconds` attributes.
+    Batch normalisation's statistics are warm-started (`WarmStartStatistics`). The returned History
+    has `best_epoch`, `best_val_dice` and `seconds` attributes.
     """
     keep = KeepBest("val_dice", "max")
     train_ds = make_dataset(*train, batch_size, shuffle=True, augment=augment, seed=seed)
     val_ds = make_dataset(*val, batch_size)
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[keep], verbose=verbose)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[WarmStartStatistics(), keep], verbose=verbose)
     history.seconds = time.perf_counter() - start
     history.best_epoch, history.best_val_dice = keep.best_epoch, keep.best
     if checkpoint is not None:
