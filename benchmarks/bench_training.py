@@ -4,17 +4,22 @@
     python benchmarks/bench_training.py --quick        # 2 rounds, 1 seed, at most 8 epochs
     python benchmarks/bench_training.py --data PATH    # any PH2 folder or archive
 
-On 2 cores the full run took about 9 minutes (13 on a busy machine), --quick about 3.
+On 2 cores the full run takes about 12 minutes, --quick about 4.
 
 Everything runs in one process, at 128x128, batch 8 (the cpu profile of `utils.profiles`), on the
-training split of `utils.ph2.split_indices`. Four models, all with the channels 16, 32, 64, 128 and a
+training split of `utils.ph2.split_indices`. The networks all have the channels 16, 32, 64, 128 and a
 256-channel bottleneck:
 
-- Keras U-Net: `utils.models.build_unet(128, 16, 4)` compiled by `utils.models.compile_segmenter`;
-- PyTorch U-Net: the `UNet` class of notebooks/SemanticSegmentationPytorch.ipynb, run from the notebook;
-- lesson design, Keras and PyTorch: the same networks, except that every encoder block is run a SECOND
-  time to make its skip tensor. This reproduces, for measurement only, a defect of the original lesson
-  (see shared/datasets.md); the course's own models do not have it.
+- Keras U-Net: `utils.models.build_unet(128, 16, 4)` compiled by `utils.models.compile_segmenter` and
+  trained as `utils.training.fit_segmenter` trains it (with `WarmStartStatistics`);
+- PyTorch U-Net: the `UNet` class of notebooks/SemanticSegmentationPytorch.ipynb, run from the notebook,
+  with its `WarmBatchNorm2d` and the channels-last weights the notebook uses on a CPU;
+- "before": the same two U-Nets as the course had them before its speed-ups (Keras: the optimizer's
+  slots made during the first traced step, plain moving statistics; PyTorch: plain moving statistics,
+  PyTorch's default memory layout). Their rows measure what the speed-ups changed;
+- lesson design, Keras and PyTorch: the "before" networks, except that every encoder block is run a
+  SECOND time to make its skip tensor. This reproduces, for measurement only, a defect of the original
+  lesson (see shared/datasets.md); the course's own models do not have it.
 
 Tables printed (ratios, never asserted by tests: they depend on the machine and on what else runs):
 
@@ -23,12 +28,14 @@ Tables printed (ratios, never asserted by tests: they depend on the machine and 
    all), warm-up steps are not timed, and the median round is reported. The same pre-made batches
    (from `utils.data.make_dataset`, augmented) feed every contender. Also: the Keras U-Net with
    XLA (`jit_compile=True`) against Keras's default, which on a CPU-only machine leaves XLA off.
-2. time to quality: seconds of training (validation included) until the validation Dice first
-   reaches `--target` (0.85), at most `--epochs` epochs. The four models take turns epoch by epoch;
-   Keras trains with `model.fit` on `utils.data.make_dataset` batches (as `utils.training.fit_segmenter`
-   does), PyTorch with a plain loop on the very same batches, AdamW (lr 1e-3, weight decay 1e-4)
-   and BCEWithLogitsLoss in both. On the synthetic data the target falls within a few epochs, so
-   this is coarse (one epoch is a large share of the total): read it with the per-seed columns.
+   The untimed first step of each contender is printed too (for Keras: tracing the train step).
+2. time to quality: seconds of training (validation included) from the first step until the
+   validation Dice first reaches `--target` (0.85), validating every `--val-every` steps (default:
+   half an epoch) and at each epoch's end, at most `--epochs` epochs. The six models take turns epoch
+   by epoch; Keras trains with `model.fit` on `utils.data.make_dataset` batches (as
+   `utils.training.fit_segmenter` does), PyTorch with a plain loop on the very same batches, AdamW
+   (lr 1e-3, weight decay 1e-4) and BCEWithLogitsLoss in both. On the synthetic data the target falls
+   within a few epochs, so read it with the per-seed columns.
 3. utilisation: achieved training FLOP/s over the float32 matrix-multiply peak measured in the same
    run (2048x2048 with torch, NumPy and TensorFlow, the best of several tries). Training FLOPs are
    counted from the Keras model's Conv2D / Conv2DTranspose layers and their shapes (printed, so a
@@ -64,6 +71,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "SemanticSegmentationPytorch.ipynb"
+# the contenders' names, as the tables print them
+KERAS = "Keras U-Net (utils)"
+KERAS_BEFORE = "Keras U-Net (utils), before"
+KERAS_XLA = "Keras U-Net (utils), jit_compile=True"
+KERAS_LESSON = "Keras lesson design"
+TORCH = "PyTorch U-Net (notebook)"
+TORCH_BEFORE = "PyTorch U-Net (notebook), before"
+TORCH_LESSON = "PyTorch lesson design"
+LESSON = {KERAS: KERAS_LESSON, KERAS_BEFORE: KERAS_LESSON, KERAS_XLA: KERAS_LESSON, TORCH: TORCH_LESSON, TORCH_BEFORE: TORCH_LESSON}
 SIZE, BATCH, BASE, DEPTH = 128, 8, 16, 4  # utils.profiles' cpu profile
 LR, WEIGHT_DECAY = 1e-3, 1e-4  # utils.models.compile_segmenter's defaults
 
@@ -101,14 +117,31 @@ def load_data(args: argparse.Namespace, work: Path):
 # the models
 
 
-def keras_unet(jit_compile: bool | None = None, seed: int = 0):
-    """The course's Keras U-Net as it ships; `jit_compile` overrides what compile chose ("auto")."""
+def compile_as_before(model):
+    """Compile like `utils.models.compile_segmenter` did before it created the optimizer's slots itself
+    (they are then made while the first step is traced, which TensorFlow then traces again)."""
+    import keras
+
+    from utils.models import OverlapMetric, SegmentationLoss
+
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=LR, weight_decay=WEIGHT_DECAY),
+        loss=SegmentationLoss(0.0),
+        metrics=[OverlapMetric("dice"), OverlapMetric("iou")],
+    )
+    return model
+
+
+def keras_unet(jit_compile: bool | None = None, seed: int = 0, before: bool = False):
+    """The course's Keras U-Net as it ships (or, `before`, compiled as before); `jit_compile` overrides
+    what compile chose ("auto")."""
     import keras
 
     from utils.models import build_unet, compile_segmenter
 
     keras.utils.set_random_seed(seed)
-    model = compile_segmenter(build_unet(SIZE, BASE, DEPTH), LR)
+    net = build_unet(SIZE, BASE, DEPTH)
+    model = compile_as_before(net) if before else compile_segmenter(net, LR)
     if jit_compile is not None:
         model.jit_compile = jit_compile  # read when the train function is first made
     return model
@@ -117,11 +150,10 @@ def keras_unet(jit_compile: bool | None = None, seed: int = 0):
 def keras_lesson_unet(seed: int = 0):
     """REPRODUCTION OF THE ORIGINAL LESSON'S DEFECT, for measurement only: the Keras U-Net of
     `utils.models` with each encoder block run a second time to make its skip tensor (double the
-    encoder's compute; BatchNormalization statistics updated twice per step)."""
+    encoder's compute; BatchNormalization statistics updated twice per step). Compiled and trained
+    as the course did before its own speed-ups (`compile_as_before`, no warm-started statistics)."""
     import keras
     from keras import layers
-
-    from utils.models import compile_segmenter
 
     def block(filters: int, name: str):  # utils.models.conv_block's layers, as one callable object
         stack = []
@@ -147,7 +179,7 @@ def keras_lesson_unet(seed: int = 0):
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = block(filters, f"dec{level}")(x)
     logits = layers.Conv2D(1, 1, dtype="float32", name="logits")(x)
-    return compile_segmenter(keras.Model(inputs, logits, name="lesson_unet"), LR)
+    return compile_as_before(keras.Model(inputs, logits, name="lesson_unet"))
 
 
 def torch_classes():
@@ -178,15 +210,27 @@ def torch_classes():
 
 
 class TorchTrainer:
-    """A plain PyTorch training loop: AdamW, BCEWithLogitsLoss, NHWC float batches in, NCHW inside."""
+    """A plain PyTorch training loop: AdamW, BCEWithLogitsLoss, NHWC float batches in, NCHW inside.
 
-    def __init__(self, cls, seed: int = 0):
+    `before=True` trains the model as the notebook did before its speed-ups: batch normalisation's
+    running statistics a moving average from the first batch (momentum 0.1, PyTorch's default) and
+    the weights in PyTorch's default memory layout. Otherwise as the notebook ships: the warm-started
+    statistics of its `WarmBatchNorm2d` and, where `memory_format` says so, channels-last weights.
+    """
+
+    def __init__(self, cls, seed: int = 0, before: bool = False, memory_format=None):
         import torch
         from torch import nn
 
         torch.manual_seed(seed)
         self.torch = torch
         self.model = cls(BASE, DEPTH)
+        if before:
+            for module in self.model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.momentum = 0.1  # a plain moving average from the first batch
+        elif memory_format is not None:
+            self.model = self.model.to(memory_format=memory_format)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
         self.loss = nn.BCEWithLogitsLoss()
 
@@ -259,6 +303,49 @@ def torch_train_flops(cls) -> float:
     return counter.get_total_flops() / BATCH
 
 
+def torch_breakdown(cls, steps: int = 5) -> dict[str, float]:
+    """Profile `steps` training steps of the PyTorch model as the notebook ships it; return the seconds
+    per step spent in each kind of operation (the self time of its ATen operators, which run one after
+    the other from the Python thread, each using every intra-op thread: so it adds up to wall time)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = TorchTrainer(cls, memory_format=torch.channels_last)
+    x, y = torch.rand(BATCH, 3, SIZE, SIZE), torch.rand(BATCH, 1, SIZE, SIZE).round()
+    for _ in range(3):
+        trainer.step(x, y)
+    kinds = {
+        "convolutions, forward": ("convolution", "mkldnn_convolution"),
+        "convolutions, backward": ("convolution_backward",),
+        "batch normalisation": ("batch_norm",),
+        "ReLU": ("relu", "threshold", "clamp_min"),
+        "optimizer (AdamW)": ("_foreach", "lerp", "addcdiv", "addcmul", "sqrt", "mul_", "div", "add_", "sub"),
+    }
+    w0, _ = clocks()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            trainer.step(x, y)
+    wall = (clocks()[0] - w0) / steps
+    out = dict.fromkeys([*kinds, "everything else"], 0.0)
+    for event in prof.key_averages():
+        name = event.key.removeprefix("aten::")
+        kind = "everything else"
+        if name == "convolution_backward":
+            kind = "convolutions, backward"
+        elif name in kinds["convolutions, forward"] or name == "_convolution":
+            kind = "convolutions, forward"
+        elif "batch_norm" in name:
+            kind = "batch normalisation"
+        elif event.key.startswith("Optimizer"):
+            kind = "optimizer (AdamW)"
+        else:
+            kind = next((k for k, marks in kinds.items() if any(name.startswith(m) for m in marks)), kind)
+        if event.key.startswith("aten::") or event.key.startswith("Optimizer"):
+            out[kind] += event.self_cpu_time_total / 1e6 / steps
+    out["wall seconds per step (profiled)"] = wall
+    return out
+
+
 def matmul_peaks(n: int = 2048, tries: int = 3) -> dict[str, float]:
     """Return the best float32 n x n matmul rate (FLOP/s) of torch, NumPy and TensorFlow, and CPU-s rates."""
     import tensorflow as tf
@@ -306,14 +393,17 @@ def throughput(args, train_x, train_y) -> tuple[dict, dict]:
         data = [(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)) for x, y in batches]
         return lambda i: model.train_on_batch(*data[i % len(data)])
 
+    import torch
+
     default = keras_unet()
     facts["jit_compile after compile_segmenter (auto)"] = default.jit_compile
-    contenders["Keras U-Net (utils)"] = keras_contender(default)
-    contenders["Keras U-Net (utils), jit_compile=True"] = keras_contender(keras_unet(jit_compile=True))
-    contenders["Keras lesson design"] = keras_contender(keras_lesson_unet())
+    contenders[KERAS] = keras_contender(default)
+    contenders[KERAS_BEFORE] = keras_contender(keras_unet(before=True))
+    contenders[KERAS_XLA] = keras_contender(keras_unet(jit_compile=True))
+    contenders[KERAS_LESSON] = keras_contender(keras_lesson_unet())
     unet, lesson = torch_classes()
-    for name, cls in (("PyTorch U-Net (notebook)", unet), ("PyTorch lesson design", lesson)):
-        trainer = TorchTrainer(cls)
+    for name, cls, before in ((TORCH, unet, False), (TORCH_BEFORE, unet, True), (TORCH_LESSON, lesson, True)):
+        trainer = TorchTrainer(cls, before=before, memory_format=torch.channels_last)
         data = [trainer.tensors(x, y) for x, y in batches]
         contenders[name] = lambda i, t=trainer, d=data: t.step(*d[i % len(d)])
 
@@ -362,12 +452,14 @@ def throughput(args, train_x, train_y) -> tuple[dict, dict]:
 
 
 class KerasRun:
-    """One Keras model trained one epoch per call, as `utils.training.fit_segmenter` trains it."""
+    """One Keras model trained one epoch per call, as `utils.training.fit_segmenter` trains it (or, with
+    `warm=False`, as it did before: without `WarmStartStatistics`), validated every `every` steps."""
 
-    def __init__(self, model, train, val, seed: int):
+    def __init__(self, model, train, val, seed: int, every: int, warm: bool = True):
         import keras
 
         from utils.data import make_dataset
+        from utils.training import WarmStartStatistics
 
         self.model = model
         self.train = make_dataset(*train, BATCH, shuffle=True, augment=True, seed=seed)
@@ -375,60 +467,68 @@ class KerasRun:
         self.epoch = 0
         run = self
 
-        class Clock(keras.callbacks.Callback):
-            """Record the wall and CPU time of each epoch (training and validation) and its val_dice."""
+        class Validate(keras.callbacks.Callback):
+            """Validate every `every` steps and after the epoch's last; note wall and CPU time since the
+            epoch began (validation included) and the validation Dice."""
 
             def on_epoch_begin(self, epoch, logs=None):
-                self.start = clocks()
+                self.start, run.points = clocks(), []
 
-            def on_epoch_end(self, epoch, logs=None):
+            def on_train_batch_end(self, batch, logs=None):
+                if (batch + 1) % every and batch + 1 != len(run.train):
+                    return
+                dice = self.model.evaluate(run.val, verbose=0, return_dict=True)["dice"]
                 wall, cpu = clocks()
-                run.last = (wall - self.start[0], cpu - self.start[1], float(logs["val_dice"]))
+                run.points.append((wall - self.start[0], cpu - self.start[1], float(dice)))
 
-        self.clock = Clock()
+        self.callbacks = ([WarmStartStatistics()] if warm else []) + [Validate()]
 
-    def one_epoch(self) -> tuple[float, float, float]:
+    def one_epoch(self) -> list[tuple[float, float, float]]:
         self.model.fit(
-            self.train,
-            validation_data=self.val,
-            initial_epoch=self.epoch,
-            epochs=self.epoch + 1,
-            callbacks=[self.clock],
-            verbose=0,
+            self.train, initial_epoch=self.epoch, epochs=self.epoch + 1, callbacks=self.callbacks, verbose=0
         )
         self.epoch += 1
-        return self.last
+        return self.points
 
 
 class TorchRun:
-    """One PyTorch model trained one epoch per call, on the same batches as the Keras models."""
+    """One PyTorch model trained one epoch per call, on the same batches as the Keras models, validated
+    every `every` steps and after the epoch's last."""
 
-    def __init__(self, cls, train, val, seed: int):
+    def __init__(self, cls, train, val, seed: int, every: int, before: bool = False):
+        import torch
+
         from utils.data import make_dataset
 
-        self.trainer = TorchTrainer(cls, seed)
+        self.trainer = TorchTrainer(cls, seed, before=before, memory_format=torch.channels_last)
         # the very batches (order, augmentation) that the Keras models get with the same seed
         self.train = make_dataset(*train, BATCH, shuffle=True, augment=True, seed=seed)
-        self.val = val
+        self.val, self.every = val, every
 
-    def one_epoch(self) -> tuple[float, float, float]:
+    def one_epoch(self) -> list[tuple[float, float, float]]:
         w0, c0 = clocks()
+        points = []
         for i in range(len(self.train)):
             self.trainer.step(*self.trainer.tensors(*self.train[i]))
+            if (i + 1) % self.every == 0 or i + 1 == len(self.train):
+                dice = self.trainer.val_dice(*self.val)
+                w1, c1 = clocks()
+                points.append((w1 - w0, c1 - c0, dice))
         self.train.on_epoch_end()  # next epoch: new order, new augmentations
-        dice = self.trainer.val_dice(*self.val)
-        w1, c1 = clocks()
-        return w1 - w0, c1 - c0, dice
+        return points
 
 
 def time_to_quality(args, train, val, seed: int) -> dict:
-    """Train the four models in turns, one epoch each per round; return each one's epochs, times, Dice."""
+    """Train the six models in turns, one epoch each per round; return each one's validations and times."""
     unet, lesson = torch_classes()
+    every = args.val_every
     runs = {
-        "Keras U-Net (utils)": KerasRun(keras_unet(seed=seed), train, val, seed),
-        "Keras lesson design": KerasRun(keras_lesson_unet(seed), train, val, seed),
-        "PyTorch U-Net (notebook)": TorchRun(unet, train, val, seed),
-        "PyTorch lesson design": TorchRun(lesson, train, val, seed),
+        KERAS: KerasRun(keras_unet(seed=seed), train, val, seed, every),
+        KERAS_BEFORE: KerasRun(keras_unet(seed=seed, before=True), train, val, seed, every, warm=False),
+        KERAS_LESSON: KerasRun(keras_lesson_unet(seed), train, val, seed, every, warm=False),
+        TORCH: TorchRun(unet, train, val, seed, every),
+        TORCH_BEFORE: TorchRun(unet, train, val, seed, every, before=True),
+        TORCH_LESSON: TorchRun(lesson, train, val, seed, every, before=True),
     }
     state = {name: {"wall": 0.0, "cpu": 0.0, "epochs": 0, "dice": [], "reached": None} for name in runs}
     for epoch in range(1, args.epochs + 1):
@@ -437,16 +537,19 @@ def time_to_quality(args, train, val, seed: int) -> dict:
             break
         pending = pending[epoch % len(pending) :] + pending[: epoch % len(pending)]
         for name in pending:
-            wall, cpu, dice = runs[name].one_epoch()
             s = state[name]
-            s["wall"] += wall
-            s["cpu"] += cpu
+            points = runs[name].one_epoch()
+            for k, (wall, cpu, dice) in enumerate(points):
+                s["dice"].append(dice)
+                if dice >= args.target and s["reached"] is None:
+                    # epochs as a fraction: the share of the epoch's validations done so far
+                    s["reached"] = (epoch - 1 + (k + 1) / len(points), s["wall"] + wall, s["cpu"] + cpu)
+            s["wall"] += points[-1][0]
+            s["cpu"] += points[-1][1]
             s["epochs"] = epoch
-            s["dice"].append(dice)
-            if dice >= args.target:
-                s["reached"] = (epoch, s["wall"], s["cpu"])
         print(
-            f"  seed {seed}, epoch {epoch}: " + ", ".join(f"{n} {state[n]['dice'][-1]:.3f}" for n in pending),
+            f"  seed {seed}, epoch {epoch}: "
+            + ", ".join(f"{n} {' '.join(f'{d:.3f}' for d in state[n]['dice'][-2:])}" for n in pending),
             flush=True,
         )
     return state
@@ -492,8 +595,8 @@ def machine(args) -> None:
 
 
 def report_throughput(results: dict, facts: dict) -> None:
-    base_k, base_t = results["Keras U-Net (utils)"], results["PyTorch U-Net (notebook)"]
-    lesson = {"Keras": results["Keras lesson design"], "PyTorch": results["PyTorch lesson design"]}
+    base_k, base_t = results[KERAS], results[TORCH]
+    lesson = {"Keras": results[KERAS_LESSON], "PyTorch": results[TORCH_LESSON]}
     print(
         "\n| model | img/s (median round) | vs lesson design | img per CPU-second | vs lesson design | "
         "img/s vs Keras U-Net |"
@@ -505,7 +608,7 @@ def report_throughput(results: dict, facts: dict) -> None:
             f"| {name} | {r['img/s']:.1f} | {r['img/s'] / same['img/s']:.2f}x | {r['img/CPU-s']:.1f} | "
             f"{r['img/CPU-s'] / same['img/CPU-s']:.2f}x | {r['img/s'] / base_k['img/s']:.2f}x |"
         )
-    xla = results["Keras U-Net (utils), jit_compile=True"]
+    xla = results[KERAS_XLA]
     print(
         f"\nKeras default on this machine: model.jit_compile = {facts['jit_compile after compile_segmenter (auto)']} "
         f"after compile_segmenter (jit_compile='auto'); XLA (jit_compile=True) / default: "
@@ -514,6 +617,11 @@ def report_throughput(results: dict, facts: dict) -> None:
     print(
         "first step (untimed: tracing, XLA compiling): "
         + ", ".join(f"{k} {v:.1f} s" for k, v in facts["first step"].items())
+    )
+    before = results[TORCH_BEFORE]
+    print(
+        f"PyTorch U-Net as the notebook ships (channels-last weights) / before (default layout): "
+        f"{base_t['img/s'] / before['img/s']:.2f}x img/s, {base_t['img/CPU-s'] / before['img/CPU-s']:.2f}x img per CPU-s"
     )
     for unit in ("img/s", "img/CPU-s"):
         goal = min(base_k[unit] / lesson["Keras"][unit], base_t[unit] / lesson["PyTorch"][unit])
@@ -527,13 +635,11 @@ def report_time_to_quality(states: list[dict], target: float, max_epochs: int) -
     """Print, per model, the seconds to the target Dice of every seed and their median."""
     print(
         f"\n| model | seconds to val Dice {target} (epochs), per seed | median seconds | median CPU seconds | "
-        "best val Dice per seed | median vs lesson design |"
+        "best val Dice per seed | median vs lesson design | median vs before |"
     )
-    print("| --- | --- | ---: | ---: | --- | ---: |")
-    pairs = {
-        "Keras U-Net (utils)": "Keras lesson design",
-        "PyTorch U-Net (notebook)": "PyTorch lesson design",
-    }
+    print("| --- | --- | ---: | ---: | --- | ---: | ---: |")
+    pairs = {KERAS: KERAS_LESSON, TORCH: TORCH_LESSON}
+    befores = {KERAS: KERAS_BEFORE, TORCH: TORCH_BEFORE}
     medians = {}  # model -> (median seconds, median CPU seconds), when every seed reached the target
     for name in states[0]:
         reached = [st[name]["reached"] for st in states]
@@ -545,21 +651,22 @@ def report_time_to_quality(states: list[dict], target: float, max_epochs: int) -
     for name in states[0]:
         runs = [st[name] for st in states]
         cells = [
-            f"{r['reached'][1]:.0f} ({r['reached'][0]})" if r["reached"] else f"not reached in {max_epochs}"
+            f"{r['reached'][1]:.1f} ({r['reached'][0]:.2g})" if r["reached"] else f"not reached in {max_epochs}"
             for r in runs
         ]
-        wall, cpu = (f"{v:.0f}" for v in medians[name]) if name in medians else ("-", "-")
-        lesson = pairs.get(name)
-        ratio = (
-            f"{medians[name][0] / medians[lesson][0]:.2f}" if name in medians and lesson in medians else ""
-        )
+        wall, cpu = (f"{v:.1f}" for v in medians[name]) if name in medians else ("-", "-")
+
+        def ratio(other, name=name):
+            return f"{medians[name][0] / medians[other][0]:.2f}" if name in medians and other in medians else ""
+
         best = ", ".join(f"{max(r['dice']):.3f}" for r in runs)
-        print(f"| {name} | {', '.join(cells)} | {wall} | {cpu} | {best} | {ratio} |")
+        lesson, before = LESSON.get(name), befores.get(name)
+        print(f"| {name} | {', '.join(cells)} | {wall} | {cpu} | {best} | {ratio(lesson)} | {ratio(before)} |")
     for name, lesson in pairs.items():
         goal = f"goal {name} reaches val Dice {target} in <= half the lesson design's time (median of seeds)"
         if name in medians and lesson in medians:
             a, b = medians[name][0], medians[lesson][0]
-            print(f"{goal}: {'met' if a <= b / 2 else 'NOT met'} ({a:.0f} s vs {b:.0f} s)")
+            print(f"{goal}: {'met' if a <= b / 2 else 'NOT met'} ({a:.1f} s vs {b:.1f} s, {a / b:.2f})")
         else:
             print(f"{goal}: cannot tell (not reached by every seed)")
 
@@ -567,13 +674,7 @@ def report_time_to_quality(states: list[dict], target: float, max_epochs: int) -
 def report_utilisation(results: dict, facts: dict, keras_flops: dict, torch_flops: dict) -> None:
     fwd = sum(keras_flops.values())
     encoder = sum(v for k, v in keras_flops.items() if k.startswith("enc"))
-    per_image = {
-        "Keras U-Net (utils)": 3 * fwd,
-        "Keras U-Net (utils), jit_compile=True": 3 * fwd,
-        "Keras lesson design": 3 * (fwd + encoder),
-        "PyTorch U-Net (notebook)": 3 * fwd,
-        "PyTorch lesson design": 3 * (fwd + encoder),
-    }
+    per_image = {name: 3 * (fwd + encoder) if "lesson" in name else 3 * fwd for name in results}
     print(
         f"\n3. utilisation. Forward conv FLOPs per {SIZE}x{SIZE} image, counted from the Keras model's layers:"
     )
@@ -612,6 +713,28 @@ def report_utilisation(results: dict, facts: dict, keras_flops: dict, torch_flop
     )
 
 
+def report_breakdown(parts: dict[str, float], keras_flops: dict, facts: dict) -> None:
+    """Print where a PyTorch training step's time goes, and the convolutions' own rate."""
+    wall = parts.pop("wall seconds per step (profiled)")
+    total = sum(parts.values())
+    fwd = sum(keras_flops.values()) * BATCH
+    peak = max(facts["peaks"][k] for k in ("torch", "numpy", "tensorflow"))
+    print(
+        f"\n   where a training step of the PyTorch U-Net (notebook, channels-last) goes: {wall * 1e3:.0f} ms per "
+        f"step of {BATCH} under the profiler, of which the operators' self time {total * 1e3:.0f} ms"
+    )
+    print("\n| operations | ms per step | share |")
+    print("| --- | ---: | ---: |")
+    for kind, sec in parts.items():
+        print(f"| {kind} | {sec * 1e3:.0f} | {sec / total:.0%} |")
+    conv_fwd, conv_bwd = parts["convolutions, forward"], parts["convolutions, backward"]
+    print(
+        f"   the convolutions alone, in their own time: forward {fwd / conv_fwd / 1e9:.0f} GFLOP/s "
+        f"({fwd / conv_fwd / peak:.0%} of the matmul peak), backward {2 * fwd / conv_bwd / 1e9:.0f} GFLOP/s "
+        f"({2 * fwd / conv_bwd / peak:.0%})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="PH2 folder or archive (default: synthetic cases)")
@@ -626,6 +749,9 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.85, help="validation Dice to reach")
     parser.add_argument(
         "--seeds", type=int, default=None, help="time-to-quality runs, seeds 0, 1, ... (default 3, quick 1)"
+    )
+    parser.add_argument(
+        "--val-every", type=int, default=None, help="validate every N training steps (default: half an epoch)"
     )
     parser.add_argument("--skip-quality", action="store_true", help="throughput and utilisation only")
     args = parser.parse_args()
@@ -651,10 +777,13 @@ def main() -> None:
     results, facts = throughput(args, train_x, train_y)
     report_throughput(results, facts)
     report_utilisation(results, facts, keras_flops, torch_flops)
+    report_breakdown(torch_breakdown(unet), keras_flops, facts)
     if not args.skip_quality:
+        args.val_every = args.val_every or max(1, -(-len(train_x) // BATCH) // 2)
         print(
             f"\n2. time to validation Dice {args.target}: seeds {', '.join(map(str, range(args.seeds)))}, at most "
-            f"{args.epochs} epochs of {len(train_x)} images, the four models in turns",
+            f"{args.epochs} epochs of {len(train_x)} images, validation every {args.val_every} steps and at each "
+            "epoch's end, the six models in turns",
             flush=True,
         )
         states = [
