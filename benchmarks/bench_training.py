@@ -314,33 +314,28 @@ def torch_breakdown(cls, steps: int = 5) -> dict[str, float]:
     x, y = torch.rand(BATCH, 3, SIZE, SIZE), torch.rand(BATCH, 1, SIZE, SIZE).round()
     for _ in range(3):
         trainer.step(x, y)
-    kinds = {
-        "convolutions, forward": ("convolution", "mkldnn_convolution"),
+    kinds = {  # operator names (without "aten::") by what they do; the optimizer's are found by their caller
+        "convolutions, forward": ("convolution", "_convolution", "mkldnn_convolution"),
         "convolutions, backward": ("convolution_backward",),
-        "batch normalisation": ("batch_norm",),
-        "ReLU": ("relu", "threshold", "clamp_min"),
-        "optimizer (AdamW)": ("_foreach", "lerp", "addcdiv", "addcmul", "sqrt", "mul_", "div", "add_", "sub"),
+        "batch normalisation": ("native_batch_norm", "native_batch_norm_backward", "batch_norm"),
+        "ReLU": ("relu", "relu_", "threshold_backward", "clamp_min", "clamp_min_"),
     }
     w0, _ = clocks()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             trainer.step(x, y)
     wall = (clocks()[0] - w0) / steps
-    out = dict.fromkeys([*kinds, "everything else"], 0.0)
-    for event in prof.key_averages():
-        name = event.key.removeprefix("aten::")
-        kind = "everything else"
-        if name == "convolution_backward":
-            kind = "convolutions, backward"
-        elif name in kinds["convolutions, forward"] or name == "_convolution":
-            kind = "convolutions, forward"
-        elif "batch_norm" in name:
-            kind = "batch normalisation"
-        elif event.key.startswith("Optimizer"):
-            kind = "optimizer (AdamW)"
-        else:
-            kind = next((k for k, marks in kinds.items() if any(name.startswith(m) for m in marks)), kind)
-        if event.key.startswith("aten::") or event.key.startswith("Optimizer"):
+    out = dict.fromkeys([*kinds, "optimizer (AdamW)", "everything else"], 0.0)
+    for event in prof.events():
+        caller, in_optimizer = event, False
+        while caller is not None:
+            in_optimizer = in_optimizer or caller.name.startswith("Optimizer.step")
+            caller = caller.cpu_parent
+        if event.name.startswith("Optimizer.step") or (in_optimizer and event.name.startswith("aten::")):
+            out["optimizer (AdamW)"] += event.self_cpu_time_total / 1e6 / steps
+        elif event.name.startswith("aten::"):
+            name = event.name.removeprefix("aten::")
+            kind = next((k for k, names in kinds.items() if name in names), "everything else")
             out[kind] += event.self_cpu_time_total / 1e6 / steps
     out["wall seconds per step (profiled)"] = wall
     return out
