@@ -1,8 +1,12 @@
+import ast
+import inspect
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from importlib.util import find_spec
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -133,3 +137,106 @@ def test_other_keras_backends_build_and_train(backend):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "ok (None, 32, 32, 1)" in run.stdout
+
+
+# ------------------------------------------------------------------ the TensorFlow lesson's own cells
+
+TF_LESSON = Path(__file__).resolve().parent.parent / "notebooks" / "SemanticSegmentationTF.ipynb"
+LESSON_NAMES = {"MaxPoolingWithArgmax", "MaxUnpooling", "conv_block", "build_segnet", "build_unet",
+                "dice_per_image", "iou_per_image"}
+
+
+def _lesson_function(name: str) -> ast.FunctionDef:
+    for cell in json.loads(TF_LESSON.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:  # the Colab cell's shell commands
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return node
+    raise AssertionError(f"{TF_LESSON.name} defines no {name}")
+
+
+@pytest.mark.parametrize("name", ["conv_block", "build_unet"])
+def test_lesson_unet_is_the_package_unet(name):
+    import utils.models
+
+    package = ast.parse(textwrap.dedent(inspect.getsource(getattr(utils.models, name)))).body[0]
+    assert ast.dump(_lesson_function(name)) == ast.dump(package), (
+        f"{name} in {TF_LESSON.name} differs from utils/models.py: change both the same way"
+    )
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    tf = pytest.importorskip("tensorflow", reason="the TensorFlow lesson's SegNet layers call TensorFlow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the TensorFlow lesson runs on Keras's TensorFlow backend")
+    sys.path.insert(0, str(TF_LESSON.parent.parent / "benchmarks"))
+    from notebook_code import definitions
+
+    namespace = {"keras": keras, "layers": keras.layers, "ops": keras.ops, "tf": tf, "CourseError": CourseError}
+    return definitions(TF_LESSON, LESSON_NAMES, namespace)
+
+
+def test_lesson_unpooling_puts_each_maximum_back_where_it_was(lesson):
+    x = np.random.default_rng(0).random((2, 6, 4, 3)).astype(np.float32)
+    pooled, positions = lesson["MaxPoolingWithArgmax"]()(x)
+    out = np.asarray(lesson["MaxUnpooling"]()(pooled, positions))
+    want = np.zeros_like(x)
+    for b, r, c, ch in np.ndindex(2, 3, 2, 3):
+        window = x[b, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2, ch]
+        dr, dc = np.unravel_index(window.argmax(), (2, 2))
+        want[b, 2 * r + dr, 2 * c + dc, ch] = window.max()
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.asarray(pooled), want.reshape(2, 3, 2, 2, 2, 3).max(axis=(2, 4)))
+
+
+def test_lesson_pooling_pair_passes_gradients_to_the_maxima_only(lesson):
+    import tensorflow as tf
+
+    x = tf.Variable(np.random.default_rng(1).random((1, 4, 4, 2)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        pooled, positions = lesson["MaxPoolingWithArgmax"]()(x)
+        total = tf.reduce_sum(lesson["MaxUnpooling"]()(pooled * 2.0, positions))
+    grad = tape.gradient(total, x).numpy()
+    assert np.count_nonzero(grad) == 8 and set(np.unique(grad)) == {0.0, 2.0}
+
+
+def test_lesson_segnet_matches_the_unet_but_for_the_skips(lesson):
+    segnet = lesson["build_segnet"](32, base_filters=4, depth=2)
+    unet = lesson["build_unet"](32, base_filters=4, depth=2)
+    assert segnet.output_shape == unet.output_shape == (None, 32, 32, 1)
+
+    def widths(model, prefix):
+        return [layer.filters for layer in model.layers if layer.name.startswith(prefix) and hasattr(layer, "filters")]
+
+    for prefix in ("enc", "bottleneck", "dec", "logits"):
+        assert widths(segnet, prefix) == widths(unet, prefix), prefix
+    bn = [layer.momentum for layer in segnet.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bn and set(bn) == {0.9}
+    assert not any(isinstance(layer, keras.layers.Concatenate) for layer in segnet.layers)
+    # the decoder's first convolution sees only the un-pooled maps: half the U-Net's concatenated channels
+    assert segnet.get_layer("dec0_conv1").input.shape[-1] == unet.get_layer("dec0_conv1").input.shape[-1] // 2
+    out = segnet.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)
+    assert out.shape == (2, 32, 32, 1) and out.dtype == np.float32
+    with pytest.raises(CourseError, match="divisible"):
+        lesson["build_segnet"](30, depth=2)
+
+
+def test_lesson_metrics_match_the_package_metrics(lesson):
+    from utils import metrics
+
+    rng = np.random.default_rng(2)
+    truth = (rng.random((5, 8, 8)) > 0.6).astype(np.float32)
+    logits = rng.normal(size=(5, 8, 8)).astype(np.float32)
+    truth[0], logits[0] = 0, -1  # empty truth predicted empty: 1 by convention
+    pred = (logits > 0).astype(np.uint8)
+    dice = np.asarray(lesson["dice_per_image"](truth[..., None], logits[..., None]))
+    iou = np.asarray(lesson["iou_per_image"](truth[..., None], logits[..., None]))
+    np.testing.assert_allclose(dice, metrics.dice_per_image(truth, pred), rtol=1e-6)
+    np.testing.assert_allclose(iou, metrics.iou_per_image(truth, pred), rtol=1e-6)
+    assert dice[0] == 1.0

@@ -3,7 +3,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
-from matplotlib.image import imread  # noqa: E402
 
 from utils import figures, plots  # noqa: E402
 
@@ -45,16 +44,6 @@ def test_grids_have_one_panel_per_item():
     hist = {"U-Net": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6], "dice": [0.5, 0.8], "val_dice": [0.4, 0.7]}}
     fig = plots.plot_history(hist)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
-
-
-def test_course_figures_are_drawn(tmp_path):
-    paths = figures.make_figures(tmp_path)
-    assert [p.name for p in paths] == [
-        "semantic_vs_instance.png", "encoder_decoder.png", "unet.png", "synthetic_nevus.png"
-    ]
-    for path in paths:
-        picture = imread(path)
-        assert picture.shape[0] > 200 and picture.shape[1] > 400
 
 
 def test_scene_has_touching_objects_that_merge_semantically():

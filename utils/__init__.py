@@ -3,7 +3,7 @@
 import os
 
 # TensorFlow's start-up chatter (CUDA probes, CPU instruction notes) hides what the lesson prints.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from utils.errors import CourseError  # noqa: E402
 
