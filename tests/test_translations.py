@@ -26,7 +26,7 @@ def test_every_notebook_has_a_spanish_twin(pair):
 
 
 @pytest.mark.parametrize("pair", [p for p in NOTEBOOKS if p[1].is_file()], ids=_name)
-def test_spanish_code_cells_are_identical(pair):
+def test_spanish_code_cells_run_the_same_program(pair):
     differences = translations.code_differences(*pair)
     assert not differences, f"{pair[1].name}:\n" + "\n".join(differences)
 
@@ -135,7 +135,7 @@ def test_changed_english_code_is_named(pair):
     _edit(en, "c01", "x = 2\nprint(x)")
     differences = translations.code_differences(en, es)
     assert len(differences) == 1
-    assert "c01" in differences[0] and "line 1" in differences[0] and "x = 2" in differences[0]
+    assert "c01" in differences[0] and "statement 1" in differences[0] and "x = 2" in differences[0]
 
 
 def test_missing_twin_and_layout_are_reported(pair, tmp_path):
@@ -164,7 +164,7 @@ def test_refresh_refuses_while_code_differs(pair):
     _edit(es, "c01", "x = 1\nprint(x + 1)")
     _edit(en, "c00", "# Lesson, revised")
     before = es.read_bytes()
-    with pytest.raises(CourseError, match="c01.*line 2"):
+    with pytest.raises(CourseError, match="c01.*statement 2"):
         translations.refresh(es)
     assert es.read_bytes() == before
 
@@ -260,3 +260,63 @@ def test_show_diffs_the_english_from_git_history(pair):
     assert "-A mask has one label per pixel." in text
     assert "+A mask has one class label per pixel." in text
     assert "Una máscara tiene una etiqueta por píxel." in text
+
+
+# --- the parity rule: same program, Spanish words ------------------------------------------------------
+
+ENGLISH_CELL = """\
+# Load the split and report it
+results = json.loads(Path("runs/metrics.json").read_text())
+for name, row in results.items():
+    print(f"{name}: Dice {row['dice']:.3f}", "(synthetic data)" if row["synthetic"] else "")
+plt.title("Test Dice per model")
+plt.plot(row["curve"], label="validation")
+if not results:
+    raise CourseError("no results: train first")
+%matplotlib inline
+!ls runs
+"""
+
+SPANISH_CELL = """\
+# Carga la partición y muéstrala
+results = json.loads(Path("runs/metrics.json").read_text())
+for name, row in results.items():
+    print(f"{name}: Dice {row['dice']:.3f}", "(datos sintéticos)" if row["synthetic"] else "")
+plt.title("Dice de prueba por modelo")
+plt.plot(row["curve"], label="validación")
+if not results:
+    raise CourseError("sin resultados: entrena primero")
+%matplotlib inline
+!ls runs
+"""
+
+
+def test_spanish_comments_messages_and_labels_are_allowed():
+    assert translations.program_difference(ENGLISH_CELL, SPANISH_CELL) is None
+
+
+@pytest.mark.parametrize("old,new,what", [
+    ('read_text())', 'read_text(encoding="latin-1"))', "an argument"),
+    ('"runs/metrics.json"', '"runs/métricas.json"', "a file name"),
+    ("row['dice']:.3f", "row['dados']:.3f", "a key inside an f-string"),
+    ("row['dice']:.3f", "row['dice']:.2f", "a format"),
+    ('row["synthetic"]', 'row["sintético"]', "a key in a condition"),
+    ('row["curve"]', 'row["curva"]', "a key in a call"),
+    ("if not results:", "if results:", "the logic"),
+    ("!ls runs", "!ls corridas", "a shell line"),
+    ("%matplotlib inline", "%matplotlib widget", "a magic"),
+])
+def test_any_change_of_the_program_is_caught(old, new, what):
+    assert old in SPANISH_CELL, what
+    difference = translations.program_difference(ENGLISH_CELL, SPANISH_CELL.replace(old, new, 1))
+    assert difference is not None, f"{what} was translated without the test noticing"
+
+
+def test_a_translated_key_in_a_notebook_names_its_cell(pair):
+    en, es = pair
+    _edit(en, "c01", 'scores = {"dice": 0.9}\nprint("Dice:", scores["dice"])  # the test score')
+    _edit(es, "c01", 'scores = {"dice": 0.9}\nprint("Dice:", scores["dados"])  # la puntuación de prueba')
+    differences = translations.code_differences(en, es)
+    assert len(differences) == 1 and "c01" in differences[0] and "statement 2" in differences[0], differences
+    _edit(es, "c01", 'scores = {"dice": 0.9}\nprint("Dice en prueba:", scores["dice"])  # la puntuación de prueba')
+    assert translations.code_differences(en, es) == []

@@ -769,7 +769,10 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
                 raise CourseError(f"{target} appeared while extracting and is never overwritten: use it or move it away")
             os.rename(root, target)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, *_rar_errors()) as err:
-            raise CourseError(f"cannot extract {archive} ({_one_line(err)}): the file may be damaged; download it again") from err
+            hint = "download it again"
+            if kind == "rar":  # unar and Debian's 7-Zip cannot decode every RAR 5 archive that unrar can
+                hint += ", or extract it with unrar (or WinRAR / The Unarchiver) and pass the folder"
+            raise CourseError(f"cannot extract {archive} ({_one_line(err)}): the file may be damaged; {hint}") from err
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # only our own temporary folder, whatever happened
     return target

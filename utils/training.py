@@ -68,7 +68,7 @@ class WarmStartStatistics(keras.callbacks.Callback):
             return
         self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         for layer in _batch_norms(self.model):
-            if layer.trainable and not layer.renorm and self.step < 1.0 / (1.0 - layer.momentum):
+            if layer.trainable and not getattr(layer, "renorm", False) and self.step < 1.0 / (1.0 - layer.momentum):
                 state = [np.array(keras.ops.convert_to_numpy(v), np.float64) for v in (layer.moving_mean, layer.moving_variance)]
                 self.tracked.append((layer, state))
 

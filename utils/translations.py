@@ -1,8 +1,10 @@
 """Keep the Spanish editions in step with the English ones: same code, prose translated from the current text.
 
 A Spanish notebook `X.es.ipynb` has the cells of `X.ipynb`, same ids, same order, same types, and code
-cells identical character for character; only markdown is translated. Its notebook metadata records
-which English text each markdown cell translates:
+cells that run the same program: they may differ only in comments and in the words of free text, the
+strings a person reads (see `program`), so the Spanish edition comments, prints and labels its plots in
+Spanish while every name, number, call and key stays the English one's. Markdown is translated. Its
+notebook metadata records which English text each markdown cell translates:
 
     "translation": {"source": "X.ipynb", "language": "es",
                     "prose": {"c00": "<first 16 hex of sha256 of the English cell>", ...}}
@@ -18,6 +20,7 @@ After translating, `python -m utils translations refresh X.es.ipynb` rewrites th
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import re
@@ -104,6 +107,116 @@ def _label(cell: nbformat.NotebookNode) -> str:
     return f'{cell.get("id")} ("{_first_line(cell.source)}")'
 
 
+# Free text: what a person reads and a translator may put into Spanish. A string literal is free text
+# only where it stands directly as an argument of one of these calls (or of an exception), or as the
+# value of one of these keywords, or as a docstring; an f-string there keeps its {expressions} as code.
+# Every other string (a key, a file name, a column, an option, a format spec) is code and must stay
+# the same, so a translator cannot change what the program compares or reads.
+FREE_TEXT_CALLS = frozenset({
+    "print", "display", "Markdown", "HTML", "warn", "title", "suptitle", "xlabel", "ylabel", "set_title",
+    "set_xlabel", "set_ylabel", "set_suptitle", "text", "annotate", "legend", "set_description",
+})
+FREE_TEXT_KEYWORDS = frozenset({
+    "label", "labels", "title", "titles", "xlabel", "ylabel", "suptitle", "desc", "description", "help",
+    "caption", "message",
+})
+_FREE = "<free text>"
+
+
+def _is_free_call(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in FREE_TEXT_CALLS or name.endswith(("Error", "Exception", "Warning"))
+
+
+class _Program(ast.NodeTransformer):
+    """Replace free-text strings by a placeholder; leave every other node as it is."""
+
+    def _free(self, node: ast.expr) -> ast.expr:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return ast.Constant(_FREE)
+        if isinstance(node, ast.JoinedStr):
+            return ast.JoinedStr([v if isinstance(v, ast.FormattedValue) else ast.Constant(_FREE)
+                                  for v in (self.visit(v) for v in node.values)])
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+            return ast.BinOp(self._free(node.left), node.op, self._free(node.right))
+        if isinstance(node, ast.List | ast.Tuple):
+            return type(node)([self._free(e) for e in node.elts], node.ctx)
+        if isinstance(node, ast.IfExp):
+            return ast.IfExp(self.visit(node.test), self._free(node.body), self._free(node.orelse))
+        return self.visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        free = _is_free_call(node.func)
+        func = self.visit(node.func)
+        args = [self._free(a) if free else self.visit(a) for a in node.args]
+        keywords = [ast.keyword(k.arg, self._free(k.value) if k.arg in FREE_TEXT_KEYWORDS else self.visit(k.value))
+                    for k in node.keywords]
+        return ast.Call(func, args, keywords)
+
+    def _docstring(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body[0] = ast.Expr(ast.Constant(_FREE))
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Module = _docstring
+
+
+def _parse(code: str) -> tuple[str, list[ast.stmt]]:
+    """A cell as Python text (magics and shell lines as IPython runs them) and its normalised statements."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    text = TransformerManager().transform_cell(code)
+    return text, _Program().visit(ast.parse(text)).body
+
+
+def program(code: str) -> list[str]:
+    """Return a cell's program, one entry per top-level statement, without comments or free text.
+
+    IPython magics and shell lines (`%pip`, `!ls`) are turned into the calls IPython makes of them, so
+    their text is compared as code. Raises SyntaxError when the cell is not Python.
+    """
+    return [ast.dump(statement, annotate_fields=False) for statement in _parse(code)[1]]
+
+
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False)
+
+
+def _innermost(a: ast.stmt, b: ast.stmt) -> tuple[ast.stmt, ast.stmt]:
+    """The smallest pair of nested statements where two differing statements part ways."""
+    if type(a) is type(b):
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            xs, ys = getattr(a, field, None), getattr(b, field, None)
+            if isinstance(xs, list) and isinstance(ys, list):
+                for x, y in zip(xs, ys):
+                    if _dump(x) != _dump(y):
+                        return _innermost(x, y) if isinstance(x, ast.stmt) and isinstance(y, ast.stmt) else (a, b)
+    return a, b
+
+
+def program_difference(english: str, spanish: str) -> str | None:
+    """Return where two code cells stop running the same program (None when they do)."""
+    try:
+        en_text, a = _parse(english)
+    except SyntaxError as exc:
+        return f"the English cell is not Python ({exc.msg}, line {exc.lineno})"
+    try:
+        es_text, b = _parse(spanish)
+    except SyntaxError as exc:
+        return f"the Spanish cell is not Python ({exc.msg}, line {exc.lineno})"
+    if [_dump(x) for x in a] == [_dump(y) for y in b]:
+        return None
+    n = next((i for i, (x, y) in enumerate(zip(a, b)) if _dump(x) != _dump(y)), min(len(a), len(b)))
+    if n >= len(a) or n >= len(b):
+        return f"the English cell has {len(a)} statements, the Spanish one {len(b)}"
+    x, y = _innermost(a[n], b[n])
+    en_line, es_line = en_text.splitlines()[x.lineno - 1].strip(), es_text.splitlines()[y.lineno - 1].strip()
+    return (f"statement {n + 1} differs beyond comments and free text: English line {x.lineno} {en_line!r}, "
+            f"Spanish line {y.lineno} {es_line!r}")
+
+
 def code_differences(en: Path, es: Path) -> list[str]:
     """Return what keeps the two notebooks from being twins: missing file, cell layout, differing code."""
     en, es = Path(en), Path(es)
@@ -129,12 +242,8 @@ def code_differences(en: Path, es: Path) -> list[str]:
         twin = spanish.get(cell.get("id"))
         if twin is None or twin.cell_type != "code":
             found.append(f"code cell {cell.get('id')} has no code twin in {es.name}")
-        elif twin.source != cell.source:
-            x, y = cell.source.splitlines(), twin.source.splitlines()
-            n = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
-            en_line = x[n] if n < len(x) else "(no line)"
-            es_line = y[n] if n < len(y) else "(no line)"
-            found.append(f"code cell {cell.get('id')} differs at line {n + 1}: English {en_line!r}, Spanish {es_line!r}")
+        elif twin.source != cell.source and (difference := program_difference(cell.source, twin.source)):
+            found.append(f"code cell {cell.get('id')} ({_first_line(cell.source)}): {difference}")
     for cell in b:
         if cell.cell_type == "code" and cell.get("id") not in english_ids:
             found.append(f"code cell {cell.get('id')} of {es.name} is not in {en.name}")
