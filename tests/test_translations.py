@@ -271,6 +271,7 @@ for name, row in results.items():
     print(f"{name}: Dice {row['dice']:.3f}", "(synthetic data)" if row["synthetic"] else "")
 plt.title("Test Dice per model")
 plt.plot(row["curve"], label="validation")
+show(images, titles=[f"{'best' if i < 3 else 'worst'}: {names[i]}" for i in range(6)])
 if not results:
     raise CourseError("no results: train first")
 %matplotlib inline
@@ -284,6 +285,7 @@ for name, row in results.items():
     print(f"{name}: Dice {row['dice']:.3f}", "(datos sintéticos)" if row["synthetic"] else "")
 plt.title("Dice de prueba por modelo")
 plt.plot(row["curve"], label="validación")
+show(images, titles=[f"{'mejor' if i < 3 else 'peor'}: {names[i]}" for i in range(6)])
 if not results:
     raise CourseError("sin resultados: entrena primero")
 %matplotlib inline
@@ -304,6 +306,8 @@ def test_spanish_comments_messages_and_labels_are_allowed():
     ('row["curve"]', 'row["curva"]', "a key in a call"),
     ("if not results:", "if results:", "the logic"),
     ("!ls runs", "!ls corridas", "a shell line"),
+    ("if i < 3", "if i <= 3", "a condition inside a label"),
+    ("names[i]", "names[i + 1]", "an expression inside a label"),
     ("%matplotlib inline", "%matplotlib widget", "a magic"),
 ])
 def test_any_change_of_the_program_is_caught(old, new, what):

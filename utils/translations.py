@@ -134,15 +134,21 @@ class _Program(ast.NodeTransformer):
     def _free(self, node: ast.expr) -> ast.expr:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return ast.Constant(_FREE)
-        if isinstance(node, ast.JoinedStr):
-            return ast.JoinedStr([v if isinstance(v, ast.FormattedValue) else ast.Constant(_FREE)
-                                  for v in (self.visit(v) for v in node.values)])
+        if isinstance(node, ast.JoinedStr):  # {expressions} stay code, but a choice of words in one is free
+            return ast.JoinedStr([
+                ast.FormattedValue(self._free(v.value) if isinstance(v.value, ast.IfExp) else self.visit(v.value),
+                                   v.conversion, v.format_spec and self.visit(v.format_spec))
+                if isinstance(v, ast.FormattedValue) else ast.Constant(_FREE)
+                for v in node.values
+            ])
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
             return ast.BinOp(self._free(node.left), node.op, self._free(node.right))
         if isinstance(node, ast.List | ast.Tuple):
             return type(node)([self._free(e) for e in node.elts], node.ctx)
         if isinstance(node, ast.IfExp):
             return ast.IfExp(self.visit(node.test), self._free(node.body), self._free(node.orelse))
+        if isinstance(node, ast.ListComp | ast.GeneratorExp):  # one label per item: the item is free text
+            return type(node)(self._free(node.elt), [self.visit(g) for g in node.generators])
         return self.visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
