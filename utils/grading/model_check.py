@@ -142,7 +142,7 @@ def _layer_config(cls: str, config: dict, where: str) -> None:
     for key, value in config.items():
         here = f"{where}.{key}"
         if key == "activation":
-            if value not in ALLOWED_ACTIVATIONS:
+            if not (value is None or isinstance(value, str)) or value not in ALLOWED_ACTIVATIONS:
                 shown = _describe(value) if isinstance(value, dict) else repr(value)[:40]
                 raise _fail(here, f"activation {shown} is not allowed (give one of Keras's activations by name)")
         elif isinstance(value, dict):
@@ -422,7 +422,10 @@ def check_keras_file(path: str | Path, dest: str | Path | None = None) -> dict:
     except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError, RuntimeError, EOFError) as exc:
         raise ModelRefused(f"model.keras is damaged ({type(exc).__name__}: {str(exc)[:80]})") from None
     with zf:
-        clean = check_config(config)
+        try:
+            clean = check_config(config)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            raise ModelRefused(f"model.keras refused: malformed config ({type(exc).__name__})") from None
         if weights is None:
             raise ModelRefused("model.keras holds no model.weights.h5: save it with model.save('model.keras')")
         if dest is None:
