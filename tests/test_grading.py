@@ -400,3 +400,25 @@ def test_write_submission_round_trip(lab, tmp_path):
         grading.write_submission(dest, images[:2], lambda x: np.zeros(x.shape[:3], np.uint8), size=16)
     grading.write_submission(dest, images[:2], lambda x: np.zeros(x.shape[:3], np.uint8), size=16, overwrite=True)
     assert grading.submission_summary(dest) == {"folder": str(dest), "masks": 2, "model": False}
+
+
+def test_command_line_grade_options_and_one_line_errors(lab, tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    subs = tmp_path / "subs"
+    shutil.copytree(lab / "answers" / "masks", subs / "alice" / "masks")
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "utils", "grade", "--answers", lab / "answers", "--submissions", subs, *args],
+                              cwd=root, capture_output=True, text=True, timeout=300)
+
+    bad = run("--out", tmp_path / "file.txt")
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert bad.returncode == 2 and len(errors) == 1 and "is a file" in errors[0] and "Traceback" not in bad.stderr
+    good = run("--out", tmp_path / "grades", "--jobs", "1", "--timeout", "60", "--memory", "2048", "--reports", "feedback")
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "1 ok" in good.stdout and (tmp_path / "grades" / "feedback" / "alice.md").is_file()
+    assert not (tmp_path / "grades" / "reports").exists()
