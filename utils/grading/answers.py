@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class Answers:
             self.masks = dict(zip(self.names, pool.map(lambda n: mads.read_mask(mask_paths[n]), self.names)))
         self.shapes = {n: m.shape for n, m in self.masks.items()}
         self._images: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()  # several grading threads may ask for the images at once
         self.starters = {
             p.stem.removeprefix("starter_"): mads.read_mask(p) for p in sorted((folder / BASELINES).glob("starter_*.png"))
         }
@@ -78,9 +80,10 @@ class Answers:
 
     def images(self) -> list[np.ndarray]:
         """Return every test image in name order (decoded once, then kept)."""
-        missing = [n for n in self.names if n not in self._images]
-        if missing:
-            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-                for name, img in zip(missing, pool.map(lambda n: mads.read_image(self.image_paths[n]), missing)):
-                    self._images[name] = img
-        return [self._images[n] for n in self.names]
+        with self._lock:
+            missing = [n for n in self.names if n not in self._images]
+            if missing:
+                with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                    for name, img in zip(missing, pool.map(lambda n: mads.read_image(self.image_paths[n]), missing)):
+                        self._images[name] = img
+            return [self._images[n] for n in self.names]

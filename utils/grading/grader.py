@@ -27,7 +27,7 @@ from utils.errors import CourseError
 from utils.grading.answers import Answers
 from utils.grading.gradebook import GradeRow, Gradebook
 from utils.grading.masks import MaskFolder, read_mask_folder
-from utils.grading.model_check import ModelRefused, check_keras_file
+from utils.grading.model_check import MAX_INPUT_SIDE, ModelRefused, check_keras_file
 from utils.grading.names import collision_key, display_name, file_stem
 from utils.grading.reports import REPORT_KINDS, Result, write_feedback, write_instructor_report
 from utils.grading.rubric import DEFAULT_RUBRIC, check_rubric, load_rubric, points_for
@@ -104,7 +104,13 @@ def _grade_model(student_fd: int, ctx: _Context) -> dict[str, np.ndarray]:
     return dict(zip(ctx.answers.names, masks))
 
 
+class _Cancelled(Exception):
+    """The run was interrupted before this student's grading started."""
+
+
 def _grade_entry(entry: _Entry, ctx: _Context) -> Result:
+    if ctx.cancel.is_set():
+        raise _Cancelled
     st = _lstat(entry.raw, ctx.submissions_fd)
     if st is None:
         return _error(entry, ctx, "vanished while grading")
@@ -236,6 +242,8 @@ def grade_submissions(
     """
     rubric = load_rubric(rubric) if isinstance(rubric, (str, Path)) else check_rubric(rubric)
     answers_dir, submissions, out = Path(answers).expanduser(), Path(submissions).expanduser(), Path(out).expanduser()
+    if not 8 <= int(size) <= MAX_INPUT_SIDE:
+        raise CourseError(f"--size {size}: give an input side between 8 and {MAX_INPUT_SIDE} pixels")
     if timeout <= 0 or memory_mb < 256:
         raise CourseError(f"--timeout {timeout} / --memory {memory_mb}: give a positive timeout and at least 256 MiB")
     unknown = set(reports) - set(REPORT_KINDS)
