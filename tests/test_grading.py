@@ -227,6 +227,9 @@ def graded(lab, tmp_path_factory):
     os.link(lab / "answers" / "masks" / names[0], d / names[0])  # the answer itself, hard-linked
     d = _copy_masks(lab, subs / "symlink" / "masks", names[1:])
     (d / names[0]).symlink_to(lab / "answers" / "masks" / names[0])
+    d = _copy_masks(lab, subs / "oddfile" / "masks", names)  # a stray mask whose name is not UTF-8
+    with open(os.path.join(os.fsencode(d), b"caf\xe9.png"), "wb") as fh:
+        fh.write((d / names[0]).read_bytes())
     (subs / "linkedfolder").symlink_to(subs / "perfect")
     (subs / "stray.txt").write_text("not a folder", encoding="utf-8")
     shutil.copytree(lab / "answers" / "masks", subs / ".hidden" / "masks")
@@ -257,6 +260,7 @@ def test_one_row_per_entry_whatever_its_name(graded):
     assert rows["linkedfolder"].status == "error" and "link" in rows["linkedfolder"].reason
     assert rows["stray.txt"].status == "error" and "not a folder" in rows["stray.txt"].reason
     assert rows[".hidden"].points == 10 and rows["caf\\xe9"].points == 10
+    assert rows["oddfile"].iou == 1.0 and "caf\\xe9.png" in rows["oddfile"].reason
     assert "right\\u202eto-left" in rows
     josé = [r for r in graded["list"] if r.student == "José"]
     assert len(josé) == 2 and all("DUPLICATE NAME" in r.reason for r in josé)
