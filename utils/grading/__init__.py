@@ -24,11 +24,32 @@ from utils.grading.answers import Answers
 from utils.grading.gradebook import GRADEBOOK_COLUMNS, GradeRow, read_gradebook, write_gradebook
 from utils.grading.grader import grade_submissions
 from utils.grading.masks import MAX_MASK_BYTES, MaskRefused, decode_mask, read_mask_folder
-from utils.grading.model_check import ALLOWED_ACTIVATIONS, ALLOWED_LAYERS, MAX_PARAMS, ModelRefused, check_keras_file
+from utils.grading.model_check import (
+    ALLOWED_ACTIVATIONS,
+    ALLOWED_LAYERS,
+    MAX_PARAMS,
+    ModelRefused,
+    check_keras_file,
+)
 from utils.grading.names import csv_cell, display_name, markdown_text
 from utils.grading.prepare import prepare_lab, starter_masks
-from utils.grading.rubric import DEFAULT_RUBRIC, check_rubric, load_rubric, max_points, points_for, rubric_text
-from utils.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, RunFailed, predict_full_size, probe_sandbox, run_model
+from utils.grading.rubric import (
+    DEFAULT_RUBRIC,
+    check_rubric,
+    load_rubric,
+    max_points,
+    points_for,
+    rubric_text,
+)
+from utils.grading.runner import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    Limits,
+    RunFailed,
+    predict_full_size,
+    probe_sandbox,
+    run_model,
+)
 from utils.grading.scoring import baseline_scores
 from utils.grading.submit import submission_summary, write_submission
 

@@ -25,13 +25,20 @@ from tqdm.auto import tqdm
 
 from utils.errors import CourseError
 from utils.grading.answers import Answers
-from utils.grading.gradebook import GradeRow, Gradebook
+from utils.grading.gradebook import Gradebook, GradeRow
 from utils.grading.masks import MaskFolder, read_mask_folder
 from utils.grading.model_check import MAX_INPUT_SIDE, ModelRefused, check_keras_file
 from utils.grading.names import collision_key, display_name, file_stem
 from utils.grading.reports import REPORT_KINDS, Result, write_feedback, write_instructor_report
 from utils.grading.rubric import DEFAULT_RUBRIC, check_rubric, load_rubric, points_for
-from utils.grading.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Limits, RunFailed, probe_sandbox, run_model
+from utils.grading.runner import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    Limits,
+    RunFailed,
+    probe_sandbox,
+    run_model,
+)
 from utils.grading.scoring import baseline_scores, floor_of, score_images
 
 _MAX_REASON = 300
