@@ -90,8 +90,14 @@ def _grade(args: argparse.Namespace) -> None:
 
     rubric = load_rubric(args.rubric) if args.rubric else None
     kwargs = {"rubric": rubric} if rubric is not None else {}
-    rows = grade_submissions(Path(args.answers), Path(args.submissions), Path(args.out), **kwargs)
-    print(f"graded {len(rows)} submission(s): {Path(args.out) / 'gradebook.csv'}")
+    kinds = tuple(k for k in args.reports.split(",") if k and k != "none")
+    rows = grade_submissions(
+        Path(args.answers), Path(args.submissions), Path(args.out), size=args.size, timeout=args.timeout,
+        memory_mb=args.memory, jobs=args.jobs, reports=kinds, **kwargs,
+    )
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "partial", "error")}
+    print(f"graded {len(rows)} submission(s) ({counts['ok']} ok, {counts['partial']} partial, {counts['error']} error): "
+          f"{Path(args.out) / 'gradebook.csv'}")
 
 
 def _translations(args: argparse.Namespace) -> None:
@@ -159,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submissions", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--rubric", default=None, help="JSON file mapping IoU thresholds to points")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds of wall clock per model.keras, start-up included (default 300)")
+    p.add_argument("--memory", type=int, default=4096, help="MiB of resident memory per model.keras (default 4096)")
+    p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: CPU count, at most 4)")
+    p.add_argument("--size", type=int, default=128, help="input side for a model whose input size is not fixed (default 128)")
+    p.add_argument("--reports", default="instructor,feedback",
+                   help="comma-separated: instructor (reports/, with the truth), feedback (feedback/, to send back), or none")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("translations", help="status: which Spanish notebooks and READMEs are out of step; refresh: record a finished translation")
