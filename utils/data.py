@@ -1,8 +1,7 @@
 """Input pipeline: the loaders' uint8 arrays to shuffled, batched, augmented, prefetched batches.
 
 A `keras.utils.PyDataset` serves the batches, so the same pipeline feeds Keras on TensorFlow,
-PyTorch or JAX. Batches are assembled in worker threads while the model trains on the previous one;
-how many threads is chosen for the cores present (`utils.profiles.thread_plan`).
+PyTorch or JAX. Batches are assembled in worker threads while the model trains on the previous one.
 """
 
 from __future__ import annotations
@@ -37,12 +36,8 @@ class SegmentationBatches(keras.utils.PyDataset):
         shuffle: bool = False,
         augment: bool = False,
         seed: int = 0,
-        workers: int | None = None,
+        workers: int = 2,
     ):
-        if workers is None:
-            from utils.profiles import thread_plan
-
-            workers = thread_plan().pipeline_workers
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8)
         if len(images) != len(masks):
             raise ValueError(f"{len(images)} images but {len(masks)} masks")
@@ -86,10 +81,6 @@ def make_dataset(
     shuffle: bool = False,
     augment: bool = False,
     seed: int = 0,
-    workers: int | None = None,
 ) -> SegmentationBatches:
-    """Return batches ready for `model.fit`; shuffle and augment for training, neither for evaluation.
-
-    `workers` threads assemble batches ahead of the model (default: `utils.profiles.thread_plan`'s).
-    """
-    return SegmentationBatches(images, masks, batch_size, shuffle=shuffle, augment=augment, seed=seed, workers=workers)
+    """Return batches ready for `model.fit`; shuffle and augment for training, neither for evaluation."""
+    return SegmentationBatches(images, masks, batch_size, shuffle=shuffle, augment=augment, seed=seed)

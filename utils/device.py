@@ -127,42 +127,14 @@ def detect_gpus(backend: str | None = None) -> list[GPU]:
     return []
 
 
-def set_cpu_threads(backend: str, plan=None) -> bool:
-    """Size the backend's CPU thread pools by `utils.profiles.thread_plan`; return False if too late.
-
-    TensorFlow fixes its pools when it first runs an operation, so call this before any model exists.
-    """
-    from utils.profiles import thread_plan
-
-    plan = plan or thread_plan()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        threading = tf.config.threading
-        if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == (plan.intra_op, plan.inter_op):
-            return True
-        try:
-            threading.set_intra_op_parallelism_threads(plan.intra_op)
-            threading.set_inter_op_parallelism_threads(plan.inter_op)
-        except RuntimeError:  # the runtime already started: its pools stay as they are
-            return False
-        return True
-    if backend == "torch":
-        import torch
-
-        torch.set_num_threads(plan.intra_op)
-    return True
-
-
 def setup_keras(*, mixed_precision: bool | None = None, verbose: bool = True) -> DevicePlan:
-    """Detect devices, size the CPU thread pools, apply memory growth, precision policy and strategy; print one line.
+    """Detect devices, apply memory growth, the precision policy and the strategy; print one line.
 
     `mixed_precision=False` forces float32; the environment variable `SEG_PRECISION=float32` does too.
     """
     import keras
 
     backend = keras.backend.backend()
-    set_cpu_threads(backend)
     allow = mixed_precision if mixed_precision is not None else os.environ.get("SEG_PRECISION") != "float32"
     gpus = detect_gpus(backend)
     plan = plan_devices(gpus, backend, allow_mixed=allow)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 
 from utils.course import is_smoke
@@ -57,39 +56,3 @@ def choose_profile(has_gpu: bool, name: str | None = None) -> Profile:
     if is_smoke():
         return PROFILES["smoke"]
     return PROFILES["gpu" if has_gpu else "cpu"]
-
-
-@dataclass(frozen=True)
-class ThreadPlan:
-    """How many threads each pool gets on a machine with `cores` CPU cores."""
-
-    cores: int
-    intra_op: int  # threads one operation (a convolution) is split across
-    inter_op: int  # operations TensorFlow may run at the same time, each with its own intra-op threads
-    pipeline_workers: int  # threads that assemble training batches while the model trains
-
-    def describe(self) -> str:
-        """Return the plan as one printable line."""
-        return (f"threads: {self.cores} cores, {self.intra_op} per operation, {self.inter_op} operation(s) at once, "
-                f"{self.pipeline_workers} batch worker(s)")
-
-
-def cores_present() -> int:
-    """Return the CPU cores this process may run on (the container's share, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS and Windows have no affinity mask
-        return max(1, os.cpu_count() or 1)
-
-
-def thread_plan(cores: int | None = None) -> ThreadPlan:
-    """Return thread settings for `cores` cores (default: those present).
-
-    One operation uses every core. On up to 4 cores operations run one at a time: two at once would
-    each ask for every core, and the U-Net's graph has little independent work to overlap. Batches
-    cost about 1 ms each to assemble (against hundreds of ms per training step on a CPU), so one
-    worker keeps up on a small machine; a second only competes with the model for the cores.
-    """
-    cores = cores_present() if cores is None else max(1, int(cores))
-    small = cores <= 4
-    return ThreadPlan(cores, intra_op=cores, inter_op=1 if small else 2, pipeline_workers=1 if small else 2)
