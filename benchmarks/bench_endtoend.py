@@ -27,10 +27,12 @@ and of the original lesson's networks (benchmarks/original_lesson.py), one after
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -215,7 +217,6 @@ def keras_child(epochs: int, workdir: Path) -> dict:
 # ---------------------------------------------------------------- child: PyTorch lesson
 def torch_child(epochs: int, workdir: Path) -> dict:
     """Time the PyTorch lesson's own `fit` and a bare loop of the same steps on pre-made batches."""
-    import numpy as np
     import torch
 
     from utils import metrics
@@ -402,15 +403,15 @@ def spawn(code_root: Path, kind: str, epochs: int, extra_env: dict | None = None
     global WORKDIR
     if WORKDIR is None:
         WORKDIR = Path(tempfile.mkdtemp(prefix="bench_endtoend_"))
+        atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
         sys.path.insert(0, str(ROOT))
         os.environ["SEG_DATA_DIR"] = str(WORKDIR / "cache")
         synthetic_ph2_split(WORKDIR)
     env = {**os.environ, "PYTHONPATH": str(code_root), "SEG_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
     env.pop("SEG_SMOKE", None)
-    with tempfile.TemporaryDirectory() as tmp:
-        env["SEG_DATA_DIR"] = str(WORKDIR / "cache")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--epochs", str(epochs), "--workdir", str(WORKDIR)]
-        run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root / "notebooks")  # where a lesson runs
+    env["SEG_DATA_DIR"] = str(WORKDIR / "cache")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--epochs", str(epochs), "--workdir", str(WORKDIR)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root / "notebooks")  # where a lesson runs
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
         raise RuntimeError(f"child {kind} failed:\n{run.stderr[-3000:]}")

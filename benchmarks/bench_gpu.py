@@ -347,7 +347,7 @@ def report(results: list[dict]) -> None:
     """Print the throughput table against the PyTorch lesson's float32, and the profiles."""
     ok = {r["name"]: r for r in results if "img_s" in r}
     base = ok.get("torch f32", {}).get("img_s")
-    print(f"\n| contender | img/s | vs PyTorch lesson float32 | vs its own float32 |\n| --- | ---: | ---: | ---: |")
+    print("\n| contender | img/s | vs PyTorch lesson float32 | vs its own float32 |\n| --- | ---: | ---: | ---: |")
     for name, r in ok.items():
         fw, precision, options = CONTENDERS[name]
         own = [n for n in ok if CONTENDERS[n][0] == fw and CONTENDERS[n][1] == "float32" and CONTENDERS[n][2] - {"profile"} == options - {"profile"}]
