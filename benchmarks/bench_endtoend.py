@@ -296,7 +296,7 @@ def torch_child(epochs: int, workdir: Path) -> dict:
 
 
 # ---------------------------------------------------------------- child: time to quality
-def quality_child(which: str, epochs: int, workdir: Path) -> dict:
+def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0) -> dict:
     """Train one contender up to `epochs` epochs, validating after each; return per-epoch (seconds, val Dice)."""
     import numpy as np
 
@@ -311,7 +311,7 @@ def quality_child(which: str, epochs: int, workdir: Path) -> dict:
         from utils.training import fit_segmenter
 
         setup_keras(verbose=False)
-        keras.utils.set_random_seed(0)
+        keras.utils.set_random_seed(seed)
         clock = {"t0": None}
 
         class Seconds(keras.callbacks.Callback):
@@ -327,7 +327,7 @@ def quality_child(which: str, epochs: int, workdir: Path) -> dict:
             model = compile_segmenter(build_unet(SIZE, 16, 4), 1e-3)
             original_fit = keras.Model.fit
             keras.Model.fit = lambda self, *a, callbacks=None, **k: original_fit(self, *a, callbacks=[*(callbacks or []), Seconds()], **k)
-            fit_segmenter(model, train, val, epochs=epochs, batch_size=BATCH, seed=0, verbose=0)
+            fit_segmenter(model, train, val, epochs=epochs, batch_size=BATCH, seed=seed, verbose=0)
         else:
             sys.path.insert(0, str(HERE))
             import original_lesson
@@ -335,7 +335,7 @@ def quality_child(which: str, epochs: int, workdir: Path) -> dict:
             from utils.data import make_dataset
 
             model = original_lesson.compile_keras(original_lesson.keras_unet(SIZE, 16, 4))
-            model.fit(make_dataset(*train, BATCH, shuffle=True, augment=True, seed=0), validation_data=make_dataset(*val, BATCH),
+            model.fit(make_dataset(*train, BATCH, shuffle=True, augment=True, seed=seed), validation_data=make_dataset(*val, BATCH),
                       epochs=epochs, verbose=0, callbacks=[Seconds()])
     else:
         import torch
@@ -349,9 +349,9 @@ def quality_child(which: str, epochs: int, workdir: Path) -> dict:
         from utils.profiles import PROFILES
 
         ns["profile"] = PROFILES["cpu"]
-        ns.update(train=train, val=val, test=(data.images[split["test"]], data.masks[split["test"]]), SEED=0)
+        ns.update(train=train, val=val, test=(data.images[split["test"]], data.masks[split["test"]]), SEED=seed)
         run_cells(notebook, {"train_loader", "conv_block", "UNet", "SegmentationLoss", "fit", "evaluate"}, ns)
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         t0 = time.perf_counter()
         if which == "torch course":
             model = ns["UNet"](16, 4).to(ns["device"], memory_format=ns["memory_format"])
@@ -489,9 +489,9 @@ def table(runs, args) -> None:
 
 def quality(args) -> None:
     rows = {}
-    for which in ("keras course", "keras original", "torch course", "torch original"):
-        rows[which] = spawn(ROOT, "quality:" + which, args.quality_epochs)["rows"]
-        print(f"{which}: " + ", ".join(f"{s:.1f}s {d:.3f}" for s, d in rows[which]), flush=True)
+    for which in args.quality_contenders:
+        rows[which] = spawn(ROOT, f"quality:{which}:{args.seed}", args.quality_epochs)["rows"]
+        print(f"seed {args.seed} {which}: " + ", ".join(f"{s:.1f}s {d:.3f}" for s, d in rows[which]), flush=True)
     print("\n| network | seconds to val Dice 0.85 (epoch) | to 0.90 (epoch) | best val Dice | vs original, 0.85 | vs original, 0.90 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
 
@@ -499,7 +499,7 @@ def quality(args) -> None:
         return next(((s, i + 1) for i, (s, d) in enumerate(r) if d >= target), None)
 
     for which, r in rows.items():
-        ref = rows[which.split()[0] + " original"]
+        ref = rows.get(which.split()[0] + " original", r)
         cells = []
         for target in (0.85, 0.90):
             got = reach(r, target)
@@ -516,6 +516,8 @@ def main() -> None:
     parser.add_argument("--part", choices=["throughput", "quality", "all"], default="all")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput contender (the first is not counted)")
     parser.add_argument("--quality-epochs", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the quality part (weights, shuffling, augmentation)")
+    parser.add_argument("--quality-contenders", nargs="*", default=["keras course", "keras original", "torch course", "torch original"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", default="d63a1bf", help="git ref of the code to compare against")
     parser.add_argument("--frameworks", nargs="*", default=["keras", "torch"])
@@ -532,7 +534,8 @@ def main() -> None:
         elif args.child == "torch":
             out = torch_child(args.epochs, workdir)
         else:
-            out = quality_child(args.child.split(":", 1)[1], args.epochs, workdir)
+            _, which, seed = args.child.split(":")
+            out = quality_child(which, args.epochs, workdir, int(seed))
         print("RESULT " + json.dumps(out), flush=True)
         return
     print(f"{platform.processor() or platform.machine()} | {cpu_model()} | {os.cpu_count()} cores | python {platform.python_version()} | "
