@@ -43,3 +43,30 @@ def test_augmented_batches_keep_pairs():
     images, masks = arrays(6)
     x, y = make_dataset(images, masks, 6, shuffle=True, augment=True, seed=1)[0]
     np.testing.assert_array_equal(y[..., 0], (x[..., 0] * 255 > 127).astype(np.float32))
+
+
+def _batch_the_old_way(images, masks, batch_size, seed, epoch, index, order):
+    """The batch spelled out: this epoch's order, per-image augment_pair from the (seed, epoch, batch) generator."""
+    idx = order[index * batch_size : (index + 1) * batch_size]
+    rng = np.random.default_rng([seed, epoch, index])
+    pairs = [augment_pair(i, m, rng) for i, m in zip(images[idx], masks[idx])]
+    x = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
+    y = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
+    return x, y
+
+
+def test_batches_are_the_same_for_a_seed_whatever_the_worker_count():
+    from utils.data import SegmentationBatches
+
+    images, masks = arrays(20)
+    one, three = (SegmentationBatches(images, masks, 8, shuffle=True, augment=True, seed=5, workers=w) for w in (1, 3))
+    for epoch in range(2):
+        for index in range(len(one)):
+            want = _batch_the_old_way(images, masks, 8, 5, epoch, index, one.order)
+            for ds in (one, three):
+                x, y = ds[index]
+                np.testing.assert_array_equal(x, want[0])
+                np.testing.assert_array_equal(y, want[1])
+        one.on_epoch_end()
+        three.on_epoch_end()
+

@@ -1,0 +1,559 @@
+"""Whole training runs on the CPU: the real entry points against the step-only figure of the same network.
+
+Part `throughput` (before and after, side by side): each contender runs in a fresh child process, the
+children alternating before / after for `--rounds` rounds, so the process-wide thread pools are each
+code's own. "before" is the course's code at `--before` (a git ref, extracted to a temporary folder);
+"after" is this checkout. Each child times, on the synthetic PH2 stand-in (cpu profile: 128×128,
+batch 8, 140 training and 20 validation cases):
+
+- `python -m utils train`'s code path (`utils.training.run_training`, the same `fit_segmenter` that the
+  TF lesson's training cell and the lab solution call), `--epochs` epochs, first one untimed;
+- step-only: the same network, compiled with `compile_segmenter`, `fit` on pre-made float32 arrays at
+  the same batch size (no augmentation, validation or callbacks), the same number of epochs;
+- the PyTorch lesson's `fit` loop, run from notebooks/SemanticSegmentationPytorch.ipynb's own cells
+  (found by the names they define), and a bare loop of the same steps on pre-made batches.
+
+Where the difference goes is printed per epoch: time inside training batches (the step, plus any wait
+for data), validation, callbacks / metrics, the rest of the epoch (idle, epoch start and end), and the
+CPU time the pipeline's threads spent assembling and augmenting batches (overlapping the steps).
+
+Part `quality`: time to validation Dice 0.85 and 0.90 (wall clock from the first step, validation
+included, one seed) of the course's U-Nets (Keras: `fit_segmenter`; PyTorch: the notebook's `fit`)
+and of the original lesson's networks (benchmarks/original_lesson.py), one after the other.
+
+    flock /tmp/seg-heavy.lock python benchmarks/bench_endtoend.py [--part throughput|quality|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SIZE, BATCH = int(os.environ.get("BENCH_SIZE", 128)), 8  # BENCH_SIZE=32: a quick check that it runs
+TORCH_NOTEBOOK = "notebooks/SemanticSegmentationPytorch.ipynb"
+
+
+# ---------------------------------------------------------------- notebook cells, found by name
+def run_cells(notebook: Path, names: set[str], namespace: dict) -> dict:
+    """Execute, whole and in order, the code cells that assign or define any of `names` at top level."""
+    import ast
+
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    found = set()
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:  # cells with IPython magics (the Colab set-up) define nothing needed here
+            continue
+        defined = set()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defined.add(node.name)
+            else:  # names stored by top-level statements, also inside if / for / with blocks
+                defined |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        if defined & names:
+            found |= defined & names
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                exec(compile(tree, str(notebook), "exec"), namespace)  # noqa: S102 - the course's own notebook
+    if names - found:
+        raise RuntimeError(f"{notebook} no longer defines {sorted(names - found)}")
+    return namespace
+
+
+class NoBar:
+    """tqdm's place in a benchmark: iterates, shows nothing."""
+
+    def __init__(self, iterable, **kwargs):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def __len__(self):
+        return len(self.iterable)
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+
+# ---------------------------------------------------------------- timing helpers
+class Timer:
+    """Accumulates wall seconds and thread CPU seconds of wrapped calls (thread-safe enough for sums)."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+        self.calls = 0
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            start, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.wall += time.perf_counter() - start
+                self.cpu += time.thread_time() - cpu
+                self.calls += 1
+
+        return timed
+
+    def take(self) -> tuple[float, float]:
+        out = (self.wall, self.cpu)
+        self.wall = self.cpu = 0.0
+        return out
+
+
+def cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def synthetic_ph2_split(workdir: Path):
+    from utils import ph2
+    from utils.synthetic import synthetic_ph2
+
+    root = workdir / "ph2" / "PH2Dataset"
+    if not root.is_dir():  # the parent makes it once; the children share it
+        synthetic_ph2(workdir / "ph2", count=200, progress=False)
+    data = ph2.load_ph2(root, size=SIZE, progress=False)
+    return root, data, ph2.split_indices(data, seed=0)
+
+
+# ---------------------------------------------------------------- child: Keras
+def keras_child(epochs: int, workdir: Path) -> dict:
+    """Time run_training's code path and step-only fit of the same network, in this process."""
+    import keras
+    import numpy as np
+
+    import utils.data as data_module
+    from utils import training
+    from utils.data import to_model_input
+    from utils.models import build_unet, compile_segmenter
+
+    root, data, split = synthetic_ph2_split(workdir)
+    per_epoch, probe_state = [], {}
+    getitem, augment, callbacks_timer = Timer(), Timer(), Timer()
+    cls = data_module.SegmentationBatches
+    cls.__getitem__ = getitem.wrap(cls.__getitem__)
+    for name in ("augment_pair", "augment_batch"):
+        if hasattr(data_module, name):
+            setattr(data_module, name, augment.wrap(getattr(data_module, name)))
+
+    class Probe(keras.callbacks.Callback):
+        """First in the list: times epochs, training batches and validation."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            probe_state.update(start=time.perf_counter(), cpu=cpu_now(), steps=0.0, val=0.0)
+            getitem.take(), augment.take(), callbacks_timer.take()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            probe_state["b"] = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            probe_state["steps"] += time.perf_counter() - probe_state["b"]
+
+        def on_test_begin(self, logs=None):
+            probe_state["v"] = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            probe_state["val"] += time.perf_counter() - probe_state["v"]
+
+        def on_epoch_end(self, epoch, logs=None):
+            pass  # recorded by Closer, the last callback, so the others' epoch-end work is inside
+
+    class Closer(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            wall, cpu = time.perf_counter() - probe_state["start"], cpu_now() - probe_state["cpu"]
+            per_epoch.append({"wall": wall, "cpu": cpu, "steps": probe_state["steps"], "val": probe_state["val"],
+                              "callbacks": callbacks_timer.take()[0], "getitem": getitem.take(), "augment": augment.take()})
+
+    original_fit = keras.Model.fit
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        for cb in callbacks or []:  # time the entry point's own callbacks
+            for hook in ("on_train_batch_begin", "on_train_batch_end", "on_epoch_begin", "on_epoch_end", "on_train_begin"):
+                if type(cb).__dict__.get(hook) is not None:
+                    setattr(cb, hook, callbacks_timer.wrap(getattr(cb, hook)))
+        return original_fit(self, *args, callbacks=[Probe(), *(callbacks or []), Closer()], **kwargs)
+
+    keras.Model.fit = fit
+    start = time.perf_counter()
+    report = training.run_training(root, size=SIZE, epochs=epochs, out=workdir / "unet.keras", profile="cpu", verbose=0)
+    cli_wall = time.perf_counter() - start
+    keras.Model.fit = original_fit
+    cli = per_epoch[:]
+    # step-only: the same network, compiled the same way, plain fit on pre-made arrays
+    per_epoch.clear()
+    keras.utils.set_random_seed(0)
+    model = compile_segmenter(build_unet(SIZE, 16, 4), 1e-3)
+    x = to_model_input(data.images[split["train"]])
+    y = data.masks[split["train"]].astype(np.float32)[..., None]
+    step = []
+    for epoch in range(epochs):
+        t, c = time.perf_counter(), cpu_now()
+        model.fit(x, y, batch_size=BATCH, epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0)
+        step.append({"wall": time.perf_counter() - t, "cpu": cpu_now() - c})
+    import tensorflow as tf
+
+    threads = (tf.config.threading.get_intra_op_parallelism_threads(), tf.config.threading.get_inter_op_parallelism_threads())
+    return {"cli": cli, "step": step, "images": int(len(split["train"])), "cli_wall": cli_wall, "val_dice": report.get("val_dice"),
+            "test_dice": report.get("dice"), "tf_threads": threads}
+
+
+# ---------------------------------------------------------------- child: PyTorch lesson
+def torch_child(epochs: int, workdir: Path) -> dict:
+    """Time the PyTorch lesson's own `fit` and a bare loop of the same steps on pre-made batches."""
+    import torch
+
+    from utils import metrics
+
+    os.environ["SEG_RUNS_DIR"] = str(workdir / "runs")
+    root, data, split = synthetic_ph2_split(workdir)
+    ns: dict = {"__name__": "lesson", "sys": sys}
+    notebook = ROOT / TORCH_NOTEBOOK
+    run_cells(notebook, {"ROOT", "device", "autocast"}, ns)  # imports, device, precision, profile
+    from utils.profiles import PROFILES
+
+    ns["profile"] = PROFILES["cpu"]
+    ns.update(train=(data.images[split["train"]], data.masks[split["train"]]), val=(data.images[split["val"]], data.masks[split["val"]]),
+              test=(data.images[split["test"]], data.masks[split["test"]]), SEED=42)
+    run_cells(notebook, {"train_loader", "conv_block", "UNet", "SegmentationLoss", "fit", "evaluate"}, ns)
+    torch.manual_seed(42)
+    model = ns["UNet"](16, 4).to(ns["device"], memory_format=ns["memory_format"])
+    # instrumentation: data (the loader), validation (evaluate), per-batch metrics (dice_per_image)
+    data_t, val_t, met_t = Timer(), Timer(), Timer()
+    loader = ns["train_loader"]
+
+    class TimedLoader:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __iter__(self):
+            it = iter(self.inner)
+            nxt = data_t.wrap(lambda: next(it))
+            while True:
+                try:
+                    yield nxt()
+                except StopIteration:
+                    return
+
+    ns["train_loader"] = TimedLoader(loader)
+    ns["evaluate"] = val_t.wrap(ns["evaluate"])
+    metrics.dice_per_image = met_t.wrap(metrics.dice_per_image)
+    ns["metrics"] = metrics
+    per_epoch = []
+    original_print = ns.get("print", print)
+    state = {"t": time.perf_counter(), "c": cpu_now()}
+
+    def epoch_print(*args, **kwargs):  # fit prints one line per epoch, at its end
+        text = " ".join(map(str, args))
+        if " epoch " in text and "val_dice" in text:
+            now, cpu = time.perf_counter(), cpu_now()
+            per_epoch.append({"wall": now - state["t"], "cpu": cpu - state["c"], "data": data_t.take()[0], "val": val_t.take()[0],
+                              "callbacks": met_t.take()[0]})
+            state.update(t=now, c=cpu)
+
+    ns["print"] = epoch_print
+    ns["tqdm"] = NoBar  # no progress bar in a benchmark's log
+    state.update(t=time.perf_counter(), c=cpu_now())
+    history = ns["fit"](model, "U-Net", epochs)
+    ns["print"] = original_print
+    # step-only: the same steps on pre-made batches
+    torch.manual_seed(42)
+    model = ns["UNet"](16, 4).to(ns["device"], memory_format=ns["memory_format"])
+    batches = [(x, y) for x, y in loader]
+    criterion = ns["SegmentationLoss"](0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    model.train()
+    step = []
+    for _ in range(epochs):
+        t, c = time.perf_counter(), cpu_now()
+        for x, y in batches:
+            loss = criterion(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        step.append({"wall": time.perf_counter() - t, "cpu": cpu_now() - c})
+    return {"cli": per_epoch, "step": step, "images": int(len(split["train"])), "val_dice": max(history["val_dice"]),
+            "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)")}
+
+
+# ---------------------------------------------------------------- child: time to quality
+def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0) -> dict:
+    """Train one contender up to `epochs` epochs, validating after each; return per-epoch (seconds, val Dice)."""
+    import numpy as np
+
+    root, data, split = synthetic_ph2_split(workdir)
+    train = data.images[split["train"]], data.masks[split["train"]]
+    val = data.images[split["val"]], data.masks[split["val"]]
+    rows = []
+    if which.startswith("keras"):
+        import keras
+
+        from utils.device import setup_keras
+        from utils.training import fit_segmenter
+
+        setup_keras(verbose=False)
+        keras.utils.set_random_seed(seed)
+        clock = {"t0": None}
+
+        class Seconds(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                clock["t0"] = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                rows.append((time.perf_counter() - clock["t0"], float(logs["val_dice"])))
+
+        if which == "keras course":
+            from utils.models import build_unet, compile_segmenter
+
+            model = compile_segmenter(build_unet(SIZE, 16, 4), 1e-3)
+            original_fit = keras.Model.fit
+            keras.Model.fit = lambda self, *a, callbacks=None, **k: original_fit(self, *a, callbacks=[*(callbacks or []), Seconds()], **k)
+            fit_segmenter(model, train, val, epochs=epochs, batch_size=BATCH, seed=seed, verbose=0)
+        else:
+            sys.path.insert(0, str(HERE))
+            import original_lesson
+
+            from utils.data import make_dataset
+
+            model = original_lesson.compile_keras(original_lesson.keras_unet(SIZE, 16, 4))
+            model.fit(make_dataset(*train, BATCH, shuffle=True, augment=True, seed=seed), validation_data=make_dataset(*val, BATCH),
+                      epochs=epochs, verbose=0, callbacks=[Seconds()])
+    else:
+        import torch
+
+        from utils import metrics
+
+        os.environ["SEG_RUNS_DIR"] = str(workdir / "runs")
+        ns: dict = {"__name__": "lesson", "sys": sys}
+        notebook = ROOT / TORCH_NOTEBOOK
+        run_cells(notebook, {"ROOT", "device", "autocast"}, ns)
+        from utils.profiles import PROFILES
+
+        ns["profile"] = PROFILES["cpu"]
+        ns.update(train=train, val=val, test=(data.images[split["test"]], data.masks[split["test"]]), SEED=seed)
+        run_cells(notebook, {"train_loader", "conv_block", "UNet", "SegmentationLoss", "fit", "evaluate"}, ns)
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        if which == "torch course":
+            model = ns["UNet"](16, 4).to(ns["device"], memory_format=ns["memory_format"])
+            ns["tqdm"] = NoBar
+
+            def epoch_print(*args, **kwargs):
+                text = " ".join(map(str, args))
+                if " epoch " in text and "val_dice" in text:
+                    rows.append((time.perf_counter() - t0, float(text.split("val_dice ")[1].split(",")[0])))
+
+            ns["print"] = epoch_print
+            ns["fit"](model, "U-Net", epochs)
+        else:
+            sys.path.insert(0, str(HERE))
+            import original_lesson
+
+            unet_cls, _, loss_for = original_lesson.torch_classes()
+            model = unet_cls(16, 4)
+            criterion = loss_for(model)
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for epoch in range(1, epochs + 1):
+                model.train()
+                ns["train_set"].epoch = epoch
+                for x, y in ns["train_loader"]:
+                    loss = criterion(model(x), y)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    probs = np.concatenate([model(x)[:, 0].numpy() for x, _ in ns["val_loader"]])
+                rows.append((time.perf_counter() - t0, metrics.dice(val[1], (probs > 0.5).astype(np.uint8))))
+    return {"rows": rows}
+
+
+# ---------------------------------------------------------------- parent
+def extract(ref: str, dest: Path) -> Path:
+    """Write the course's files at git `ref` into dest; return the folder."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "utils", "notebooks", "benchmarks"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+WORKDIR: Path | None = None  # shared by the children: the synthetic PH2 is written once
+
+
+def spawn(code_root: Path, kind: str, epochs: int, extra_env: dict | None = None) -> dict:
+    """Run one child on the code at code_root (this file's functions, that code's `utils`); return its result."""
+    global WORKDIR
+    if WORKDIR is None:
+        WORKDIR = Path(tempfile.mkdtemp(prefix="bench_endtoend_"))
+        atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
+        sys.path.insert(0, str(ROOT))
+        os.environ["SEG_DATA_DIR"] = str(WORKDIR / "cache")
+        synthetic_ph2_split(WORKDIR)
+    env = {**os.environ, "PYTHONPATH": str(code_root), "SEG_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
+    env.pop("SEG_SMOKE", None)
+    env["SEG_DATA_DIR"] = str(WORKDIR / "cache")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--epochs", str(epochs), "--workdir", str(WORKDIR)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root / "notebooks")  # where a lesson runs
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        raise RuntimeError(f"child {kind} failed:\n{run.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def summarise(result: dict, images: int) -> dict:
+    steady = result["cli"][1:] or result["cli"]
+    step = result["step"][1:] or result["step"]
+    mean = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    return {
+        "e2e_img_s": images / mean(steady, "wall"), "step_img_s": images / mean(step, "wall"),
+        "e2e_img_cpu": images / mean(steady, "cpu"), "step_img_cpu": images / mean(step, "cpu"),
+        "epoch": mean(steady, "wall"), "step_epoch": mean(step, "wall"), "first_epoch": result["cli"][0]["wall"],
+        "val": mean(steady, "val"), "callbacks": mean(steady, "callbacks"),
+        "in_batches": mean(steady, "steps") if "steps" in steady[0] else None,
+        "data": mean(steady, "data") if "data" in steady[0] else None,
+        "getitem_cpu": sum(r["getitem"][1] for r in steady) / len(steady) if "getitem" in steady[0] else None,
+        "augment_cpu": sum(r["augment"][1] for r in steady) / len(steady) if "augment" in steady[0] else None,
+    }
+
+
+def throughput(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        before_root = extract(args.before, Path(tmp))
+        runs: dict[tuple[str, str], list[dict]] = {}
+        for r in range(args.rounds):
+            order = [("before", before_root), ("after", ROOT)] if r % 2 == 0 else [("after", ROOT), ("before", before_root)]
+            for kind in args.frameworks:
+                for label, code_root in order:
+                    if kind == "torch" and label == "before" and not args.torch_before:
+                        continue
+                    result = spawn(code_root, kind, args.epochs, args.torch_env if kind == "torch" and label == "after" else None)
+                    runs.setdefault((kind, label), []).append(result)
+                    s = summarise(result, result["images"])
+                    print(f"round {r + 1} {kind:5s} {label:6s} end-to-end {s['e2e_img_s']:5.1f} img/s, step-only {s['step_img_s']:5.1f} img/s "
+                          f"(ratio {s['e2e_img_s'] / s['step_img_s']:.2f}); per CPU-s {s['e2e_img_cpu']:.1f} vs {s['step_img_cpu']:.1f} "
+                          f"({s['e2e_img_cpu'] / s['step_img_cpu']:.2f}); load {os.getloadavg()[0]:.1f}", flush=True)
+        table(runs, args)
+
+
+def table(runs, args) -> None:
+    import numpy as np
+
+    print("\n| entry point | code | end-to-end img/s | step-only img/s | ratio | end-to-end img/CPU-s | step-only img/CPU-s | ratio | first epoch s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    summaries = {}
+    for (kind, label), results in runs.items():
+        s = [summarise(r, r["images"]) for r in results]
+        med = {k: float(np.median([x[k] for x in s])) for k in s[0] if s[0][k] is not None}
+        summaries[kind, label] = med
+        name = "python -m utils train (fit_segmenter)" if kind == "keras" else "PyTorch lesson's fit"
+        print(f"| {name} | {label} | {med['e2e_img_s']:.1f} | {med['step_img_s']:.1f} | {med['e2e_img_s'] / med['step_img_s']:.2f} | "
+              f"{med['e2e_img_cpu']:.1f} | {med['step_img_cpu']:.1f} | {med['e2e_img_cpu'] / med['step_img_cpu']:.2f} | {med['first_epoch']:.1f} |")
+    print("\nWhere an epoch goes (seconds per epoch after the first, median over rounds):")
+    print("| entry point | code | epoch | step-only epoch | inside training batches | of which waiting for data | validation | callbacks / metrics | rest (idle, epoch edges) | pipeline CPU (threads) | of which augmentation |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (kind, label), m in summaries.items():
+        name = "utils train" if kind == "keras" else "PyTorch lesson"
+        if kind == "keras":
+            inside = m["in_batches"]
+            wait = inside - m["step_epoch"]
+            rest = m["epoch"] - inside - m["val"] - m["callbacks"]
+            print(f"| {name} | {label} | {m['epoch']:.2f} | {m['step_epoch']:.2f} | {inside:.2f} | {wait:+.2f} | {m['val']:.2f} | {m['callbacks']:.3f} | "
+                  f"{rest:.2f} | {m['getitem_cpu']:.3f} | {m.get('augment_cpu', 0):.3f} |")
+        else:
+            rest = m["epoch"] - m["data"] - m["val"] - m["callbacks"]
+            print(f"| {name} | {label} | {m['epoch']:.2f} | {m['step_epoch']:.2f} | {rest:.2f} (steps and bookkeeping) | {m['data']:.2f} (loader) | "
+                  f"{m['val']:.2f} | {m['callbacks']:.3f} | | | |")
+    extra = {k: v for k, v in runs.items()}
+    for (kind, label), results in extra.items():
+        r = results[0]
+        print(f"{kind} {label}: " + ", ".join(f"{k} {r[k]}" for k in ("tf_threads", "torch_threads", "omp_wait_policy", "val_dice", "test_dice") if k in r))
+
+
+def quality(args) -> None:
+    rows = {}
+    for which in args.quality_contenders:
+        rows[which] = spawn(ROOT, f"quality:{which}:{args.seed}", args.quality_epochs)["rows"]
+        print(f"seed {args.seed} {which}: " + ", ".join(f"{s:.1f}s {d:.3f}" for s, d in rows[which]), flush=True)
+    print("\n| network | seconds to val Dice 0.85 (epoch) | to 0.90 (epoch) | best val Dice | vs original, 0.85 | vs original, 0.90 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+
+    def reach(r, target):
+        return next(((s, i + 1) for i, (s, d) in enumerate(r) if d >= target), None)
+
+    for which, r in rows.items():
+        ref = rows.get(which.split()[0] + " original", r)
+        cells = []
+        for target in (0.85, 0.90):
+            got = reach(r, target)
+            cells.append(f"{got[0]:.1f} ({got[1]})" if got else f"not in {len(r)} epochs")
+        ratios = []
+        for target in (0.85, 0.90):
+            a, b = reach(r, target), reach(ref, target)
+            ratios.append(f"{a[0] / b[0]:.2f}" if a and b else ("—" if not a else f"< {a[0] / ref[-1][0]:.2f} (original never reached it)"))
+        print(f"| {which} | {cells[0]} | {cells[1]} | {max(d for _, d in r):.3f} | {ratios[0]} | {ratios[1]} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["throughput", "quality", "all"], default="all")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput contender (the first is not counted)")
+    parser.add_argument("--quality-epochs", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the quality part (weights, shuffling, augmentation)")
+    parser.add_argument("--quality-contenders", nargs="*", default=["keras course", "keras original", "torch course", "torch original"])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--before", default="d63a1bf", help="git ref of the code to compare against")
+    parser.add_argument("--frameworks", nargs="*", default=["keras", "torch"])
+    parser.add_argument("--torch-before", action="store_true", help="also run the PyTorch lesson at --before")
+    parser.add_argument("--torch-env", type=json.loads, default=None, help="extra environment (JSON) for the PyTorch 'after' child")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, os.environ.get("PYTHONPATH", str(ROOT)).split(os.pathsep)[0])
+        workdir = Path(args.workdir)
+        if args.child == "keras":
+            out = keras_child(args.epochs, workdir)
+        elif args.child == "torch":
+            out = torch_child(args.epochs, workdir)
+        else:
+            _, which, seed = args.child.split(":")
+            out = quality_child(which, args.epochs, workdir, int(seed))
+        print("RESULT " + json.dumps(out), flush=True)
+        return
+    print(f"{platform.processor() or platform.machine()} | {cpu_model()} | {os.cpu_count()} cores | python {platform.python_version()} | "
+          f"load {os.getloadavg()[0]:.1f} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
+    if args.part in ("throughput", "all"):
+        throughput(args)
+    if args.part in ("quality", "all"):
+        quality(args)
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
