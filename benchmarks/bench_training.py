@@ -188,7 +188,12 @@ def torch_classes():
     from notebook_code import definitions
     from torch import nn
 
-    unet = definitions(NOTEBOOK, {"UNet", "conv_block"}, {"torch": torch, "nn": nn})["UNet"]
+    ns = definitions(NOTEBOOK, {"UNet", "conv_block", "WarmBatchNorm2d"}, {"torch": torch, "nn": nn})
+    plain, warm = ns["UNet"], ns["WarmBatchNorm2d"]
+
+    class unet(plain):  # noqa: N801 - as the notebook's "Making it faster" section builds it
+        def __init__(self, base_filters=16, depth=4, in_channels=3, norm=warm):
+            super().__init__(base_filters, depth, in_channels, norm)
 
     class LessonUNet(unet):
         """REPRODUCTION OF THE ORIGINAL LESSON'S DEFECT, for measurement only: the notebook's UNet
