@@ -152,8 +152,8 @@ _PH2_COLOURS = {
 # and that fade into the skin; the contrast of those faint lesions; and how far, in units of the lesion's
 # radius, an annotator's border strays from the visible rim (a standard deviation).
 _LARGE_SHARE = (0.04, 0.08, 0.15)
-_FAINT_SHARE = (0.15, 0.35, 0.08)
-_FAINT_CONTRAST = (0.28, 0.45)
+_FAINT_SHARE = (0.1, 0.25, 0.05)
+_FAINT_CONTRAST = (0.32, 0.5)
 _ANNOTATOR_SPREAD = 0.03
 
 _SKIN_TONES = (
@@ -412,7 +412,7 @@ def _network(rng: np.random.Generator, where: np.ndarray, kind: str) -> np.ndarr
     rows, cols = np.nonzero(where)
     warp = (0.6 if kind == "T" else 1.8) * spacing / 4
     at = np.stack([rows + warp * _smooth_noise(rng, (h, w), 12)[where], cols + warp * _smooth_noise(rng, (h, w), 12)[where]], -1)
-    dist, _ = spatial.cKDTree(points).query(at, k=2)
+    dist, _ = spatial.cKDTree(points).query(at, k=2, workers=-1)
     width = (1.0 if kind == "T" else 1.6) * (1 + 0.3 * _smooth_noise(rng, (h, w), 10)[where])
     lines = np.zeros((h, w), np.float32)
     lines[where] = np.exp(-(((dist[:, 1] - dist[:, 0]) / np.maximum(width, 0.3)) ** 2))  # 0 gap: a cell border
