@@ -151,6 +151,7 @@ def synthetic_nevus(path: Path) -> Path:
         f"The synthetic stand-in (not PH2), generator version {PH2_GENERATOR_VERSION}: "
         "same files and layout, drawn by utils.synthetic",
         fontsize=9,
+        y=1.03,
     )
     return _save(fig, path)
 
