@@ -153,7 +153,7 @@ _PH2_COLOURS = {
 # radius, an annotator's border strays from the visible rim (a standard deviation).
 _LARGE_SHARE = (0.04, 0.08, 0.15)
 _FAINT_SHARE = (0.1, 0.25, 0.05)
-_FAINT_CONTRAST = (0.32, 0.5)
+_FAINT_CONTRAST = (0.36, 0.55)
 _ANNOTATOR_SPREAD = 0.03
 
 _SKIN_TONES = (
