@@ -153,7 +153,7 @@ _PH2_COLOURS = {
 # radius, an annotator's border strays from the visible rim (a standard deviation).
 _LARGE_SHARE = (0.04, 0.08, 0.15)
 _FAINT_SHARE = (0.1, 0.25, 0.05)
-_FAINT_CONTRAST = (0.36, 0.55)
+_FAINT_CONTRAST = (0.45, 0.65)
 _ANNOTATOR_SPREAD = 0.03
 
 _SKIN_TONES = (
@@ -452,7 +452,7 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
     strength = contrast * (1 + 0.25 * _smooth_noise(rng, (h, w), 5))
     if faint:  # pigment thins out towards the rim, unevenly: parts of the border all but vanish
         strength = strength * (0.45 + 0.55 * _smoothstep((1.0 - field) / 0.7))
-        strength = strength * np.clip(1 + 0.45 * _smooth_noise(rng, (h, w), 4), 0.25, 1.3)
+        strength = strength * np.clip(1 + 0.45 * _smooth_noise(rng, (h, w), 4), 0.4, 1.3)
     strength = np.clip(strength, 0.05, 1.0)
 
     # --- skin ---------------------------------------------------------------------------------
