@@ -149,12 +149,14 @@ _PH2_COLOURS = {
 }
 # How hard the stand-in is, set by measurement (benchmarks/results.md, "Synthetic PH2 stand-in: calibration"):
 # the share of lesions, per class (common nevus, atypical nevus, melanoma), that fill most of the frame
-# and that fade into the skin; the contrast of those faint lesions; and how far, in units of the lesion's
-# radius, an annotator's border strays from the visible rim (a standard deviation).
+# and that fade into the skin; the contrast of those faint lesions; how far, in units of the lesion's
+# radius, an annotator's border strays from the visible rim (a standard deviation); and the least
+# difference between a lesion and the skin, so that a faint lesion is hard to outline, not unseen.
 _LARGE_SHARE = (0.04, 0.08, 0.15)
 _FAINT_SHARE = (0.1, 0.25, 0.05)
 _FAINT_CONTRAST = (0.45, 0.65)
-_ANNOTATOR_SPREAD = 0.03
+_ANNOTATOR_SPREAD = 0.035
+_MIN_CONTRAST = 20.0  # grey levels (largest channel) between a lesion and the skin, on average, at the least
 
 _SKIN_TONES = (
     (226, 176, 156),
@@ -444,14 +446,14 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
     # --- how the lesion meets the skin: rim width, contrast, where the annotator drew the border --
     faint = scene["faint"]
     if faint:
-        edge, contrast = uni(0.14, 0.28), uni(*_FAINT_CONTRAST)
+        edge, contrast = uni(0.1, 0.2), uni(*_FAINT_CONTRAST)
     else:
         edge, contrast = uni(0.03, 0.12), uni(0.7, 1.0)
     shift = nrm(_ANNOTATOR_SPREAD)  # > 0: the visible rim lies outside the drawn border
     alpha = _smoothstep((1 + shift + edge - field) / (2 * edge))
     strength = contrast * (1 + 0.25 * _smooth_noise(rng, (h, w), 5))
     if faint:  # pigment thins out towards the rim, unevenly: parts of the border all but vanish
-        strength = strength * (0.45 + 0.55 * _smoothstep((1.0 - field) / 0.7))
+        strength = strength * (0.6 + 0.4 * _smoothstep((1.0 - field) / 0.7))
         strength = strength * np.clip(1 + 0.45 * _smooth_noise(rng, (h, w), 4), 0.4, 1.3)
     strength = np.clip(strength, 0.05, 1.0)
 
@@ -543,6 +545,15 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
         lesion = lesion * (1 - 0.6 * specks[..., None]) + 0.6 * specks[..., None] * np.array(
             [50, 35, 30], np.float32
         )
+    # faint is not invisible: on average over the mask, the picture differs from the bare skin by at
+    # least _MIN_CONTRAST grey levels in some channel (the strength is raised where it would not)
+    weight = alpha[inside][:, None]
+    drift = (weight * (skin * texture[inside] - image[inside])).mean(0)  # the skin's own variation
+    pull = (weight * strength[inside][:, None] * (lesion[inside] - skin) * texture[inside]).mean(0)
+    c = int(np.abs(pull).argmax())
+    if abs(drift[c] + pull[c]) < _MIN_CONTRAST and abs(pull[c]) > 1e-3:
+        need = (math.copysign(_MIN_CONTRAST, pull[c]) - drift[c]) / pull[c]
+        strength = np.clip(strength * max(1.0, float(need)), 0.0, 1.0)
     lesion = skin + (lesion - skin) * strength[..., None]
     image = image * (1 - alpha[..., None]) + lesion * texture * alpha[..., None]
 
