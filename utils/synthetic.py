@@ -1,9 +1,11 @@
 """Synthetic stand-ins for PH2 and MADS, written in exactly the real datasets' on-disk layouts.
 
 The real datasets may not be redistributed, so the course's loading code is tested and demonstrated
-on these. The pictures are drawn to make segmentation non-trivial but learnable: dermoscopy-like
-lesions with irregular, soft borders, hairs and a dark dermoscope vignette; articulated people over
-cluttered rooms. Every PH2 case is drawn from its own random generator, derived from `seed` and the
+on these. The PH2 pictures are drawn to be about as hard to segment as real dermoscopy (calibrated by
+measurement, see benchmarks/results.md): atypical nevi that fade into the skin, hairs across the border,
+lesions reaching into the dark vignette or filling the frame, variegated melanomas with whitish
+regression areas, an irregular pigment network, glare, air bubbles and rulers. MADS: articulated
+people over cluttered rooms. Every PH2 case is drawn from its own random generator, derived from `seed` and the
 case ID, so a case comes out identical whatever `count` is; likewise every MADS frame.
 """
 
