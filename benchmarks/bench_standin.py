@@ -57,10 +57,17 @@ def _segnet(root: Path, profile: str, seed: int, epochs: int | None) -> dict:
     split = ph2.split_indices(data, seed=seed)
     pick = lambda name: (data.images[split[name]], data.masks[split[name]])  # noqa: E731
     with plan.scope():
-        model = compile_segmenter(namespace["build_segnet"](prof.size, prof.base_filters, prof.depth), prof.learning_rate)
+        model = compile_segmenter(
+            namespace["build_segnet"](prof.size, prof.base_filters, prof.depth), prof.learning_rate
+        )
     history = fit_segmenter(
-        model, pick("train"), pick("val"), epochs=epochs or prof.epochs,
-        batch_size=plan.global_batch(prof.batch_size), seed=seed, verbose=0,
+        model,
+        pick("train"),
+        pick("val"),
+        epochs=epochs or prof.epochs,
+        batch_size=plan.global_batch(prof.batch_size),
+        seed=seed,
+        verbose=0,
     )
     test = pick("test")
     report = metrics.scores(test[1], predict_masks(model, test[0]))
@@ -84,10 +91,21 @@ def _worst(root: Path, model_path: Path, seed: int, size: int, k: int) -> list[d
         case = data.ids[test[j]]
         findings, scene = synthetic._ph2_case_scene(seed, case)
         drawn = [key for key, value in scene.items() if value is True]
-        drawn += [f"{key}={value}" for key, value in scene.items() if isinstance(value, str) and value not in ("none", "normal")]
+        drawn += [
+            f"{key}={value}"
+            for key, value in scene.items()
+            if isinstance(value, str) and value not in ("none", "normal")
+        ]
         if 1 in findings["colours"]:
             drawn.append("regression")
-        rows.append({"case": case, "class": ph2.CLASSES[findings["label"]], "dice": round(float(per_image[j]), 3), "drawn": drawn})
+        rows.append(
+            {
+                "case": case,
+                "class": ph2.CLASSES[findings["label"]],
+                "dice": round(float(per_image[j]), 3),
+                "drawn": drawn,
+            }
+        )
     return rows
 
 
@@ -97,8 +115,12 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
     parser.add_argument("--models", nargs="+", choices=["unet", "segnet"], default=["unet", "segnet"])
-    parser.add_argument("--worst", type=int, default=6, help="how many of the U-Net's worst test cases to list")
-    parser.add_argument("--workdir", default=None, help="where the stand-ins go (default: a temporary folder)")
+    parser.add_argument(
+        "--worst", type=int, default=6, help="how many of the U-Net's worst test cases to list"
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="where the stand-ins go (default: a temporary folder)"
+    )
     args = parser.parse_args()
 
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
@@ -112,20 +134,37 @@ def main() -> None:
         lines = []
         for seed in args.seeds:
             root, gen_seconds = _generate(work / f"seed{seed}", seed)
-            line = {"seed": seed, "standin_version": PH2_GENERATOR_VERSION, "generation_s": round(gen_seconds, 1)}
+            line = {
+                "seed": seed,
+                "standin_version": PH2_GENERATOR_VERSION,
+                "generation_s": round(gen_seconds, 1),
+            }
             print(f"seed {seed}: 200 cases drawn in {gen_seconds:.1f} s", flush=True)
             if "unet" in args.models:
                 out = work / f"unet-{seed}.keras"
-                report = run_training(root, epochs=args.epochs, out=out, profile=args.profile, seed=seed, verbose=0)
-                line["unet"] = {key: report[key] for key in ("dice", "iou", "pixel_accuracy", "best_epoch", "seconds")}
-                print(f"seed {seed}: U-Net  test Dice {report['dice']:.3f} IoU {report['iou']:.3f} ({report['seconds']:.0f} s)", flush=True)
+                report = run_training(
+                    root, epochs=args.epochs, out=out, profile=args.profile, seed=seed, verbose=0
+                )
+                line["unet"] = {
+                    key: report[key] for key in ("dice", "iou", "pixel_accuracy", "best_epoch", "seconds")
+                }
+                print(
+                    f"seed {seed}: U-Net  test Dice {report['dice']:.3f} IoU {report['iou']:.3f} ({report['seconds']:.0f} s)",
+                    flush=True,
+                )
                 line["worst"] = _worst(root, out, seed, PROFILES[args.profile].size, args.worst)
                 for row in line["worst"]:
-                    print(f"    {row['case']} {row['class']:15s} Dice {row['dice']:.3f}  {' '.join(row['drawn'])}", flush=True)
+                    print(
+                        f"    {row['case']} {row['class']:15s} Dice {row['dice']:.3f}  {' '.join(row['drawn'])}",
+                        flush=True,
+                    )
             if "segnet" in args.models:
                 report = _segnet(root, args.profile, seed, args.epochs)
                 line["segnet"] = report
-                print(f"seed {seed}: SegNet test Dice {report['dice']:.3f} IoU {report['iou']:.3f} ({report['seconds']:.0f} s)", flush=True)
+                print(
+                    f"seed {seed}: SegNet test Dice {report['dice']:.3f} IoU {report['iou']:.3f} ({report['seconds']:.0f} s)",
+                    flush=True,
+                )
             lines.append(line)
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
         for line in lines:

@@ -123,7 +123,9 @@ def test_ph2_roi_masks_are_the_listed_colours_inside_the_lesion(ph2_40: Path) ->
 def test_ph2_findings_without_drawing_match_the_drawing() -> None:
     for case_id in ("IMD003", "IMD002", "IMD058"):
         findings = synthetic._ph2_case(7, case_id)[3]
-        assert findings == synthetic._ph2_case_findings(7, case_id) == synthetic._ph2_case_scene(7, case_id)[0]
+        assert (
+            findings == synthetic._ph2_case_findings(7, case_id) == synthetic._ph2_case_scene(7, case_id)[0]
+        )
 
 
 def test_ph2_table_format(ph2_40: Path) -> None:
@@ -216,12 +218,16 @@ def test_ph2_difficulties_show_in_the_pictures() -> None:
         return image.astype(np.float32), mask > 127
 
     faint = [_rim_gap(*draw(first(faint=True, large=False, hair=h))) for h in ("none", "few")]
-    plain = [_rim_gap(*draw(first(faint=False, large=False, off_centre=False, hair=h))) for h in ("none", "few")]
+    plain = [
+        _rim_gap(*draw(first(faint=False, large=False, off_centre=False, hair=h))) for h in ("none", "few")
+    ]
     assert max(faint) < 12 < min(plain)  # a faint lesion's border is barely visible
     image, lesion = draw(first(large=True))
     assert lesion.mean() > 0.5  # fills most of the frame ...
     edge = np.concatenate([lesion[0], lesion[-1], lesion[:, 0], lesion[:, -1]])
-    assert edge.any() or (lesion & (image.sum(-1) < 150)).any()  # ... and reaches the dark corners or the edge
+    assert (
+        edge.any() or (lesion & (image.sum(-1) < 150)).any()
+    )  # ... and reaches the dark corners or the edge
     image, lesion = draw(first(hair="dense", faint=False))
     border = lesion & ~ndimage.binary_erosion(lesion, iterations=2)
     darker = image.sum(-1) < ndimage.median_filter(image.sum(-1), size=9) - 60  # thin dark lines

@@ -861,7 +861,7 @@ def _source(root: Path) -> Source:
 
 def _synthetic_root(count: int) -> Path:
     """Return the synthetic stand-in under data/synthetic, generating it on first use."""
-    from utils.synthetic import PH2_GENERATOR_VERSION, synthetic_ph2  # here: utils.synthetic imports this module
+    from utils.synthetic import PH2_GENERATOR_VERSION, synthetic_ph2  # here: it imports this module
 
     parent = data_dir() / "synthetic"
     target = parent / ROOT_NAME

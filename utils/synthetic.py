@@ -354,7 +354,12 @@ def _lesion_field(
     irregular = (0.04, 0.08, 0.13)[label] * (0.7 + 0.3 * findings["asymmetry"])
     radius = np.ones_like(rho)
     for k in range(2, 8):
-        radius += irregular * float(rng.uniform(0.3, 1.0)) / k**0.7 * np.cos(k * theta + float(rng.uniform(0, 2 * np.pi)))
+        radius += (
+            irregular
+            * float(rng.uniform(0.3, 1.0))
+            / k**0.7
+            * np.cos(k * theta + float(rng.uniform(0, 2 * np.pi)))
+        )
     if findings["criteria"][2] == "P":  # streaks: a finely spiked border
         for k in rng.integers(11, 22, size=2):
             radius += 0.03 * np.cos(k * theta + float(rng.uniform(0, 2 * np.pi)))
@@ -390,7 +395,9 @@ def _lesion_field(
     return field.astype(np.float32), u, v, rho, area
 
 
-def _blob(rng: np.random.Generator, shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+def _blob(
+    rng: np.random.Generator, shape: tuple[int, int], centre: tuple[float, float], radius: float
+) -> np.ndarray:
     """Return a soft, irregular blob in [0, 1] of about `radius` pixels around `centre` (row, col)."""
     h, w = shape
     r0, c0 = max(0, int(centre[0] - 2 * radius)), max(0, int(centre[1] - 2 * radius))
@@ -415,11 +422,19 @@ def _network(rng: np.random.Generator, where: np.ndarray, kind: str) -> np.ndarr
     points = rng.uniform((0, 0), (h, w), (int(h * w / spacing**2), 2))
     rows, cols = np.nonzero(where)
     warp = (0.6 if kind == "T" else 1.8) * spacing / 4
-    at = np.stack([rows + warp * _smooth_noise(rng, (h, w), 12)[where], cols + warp * _smooth_noise(rng, (h, w), 12)[where]], -1)
+    at = np.stack(
+        [
+            rows + warp * _smooth_noise(rng, (h, w), 12)[where],
+            cols + warp * _smooth_noise(rng, (h, w), 12)[where],
+        ],
+        -1,
+    )
     dist, _ = spatial.cKDTree(points).query(at, k=2, workers=-1)
     width = (1.0 if kind == "T" else 1.6) * (1 + 0.3 * _smooth_noise(rng, (h, w), 10)[where])
     lines = np.zeros((h, w), np.float32)
-    lines[where] = np.exp(-(((dist[:, 1] - dist[:, 0]) / np.maximum(width, 0.3)) ** 2))  # 0 gap: a cell border
+    lines[where] = np.exp(
+        -(((dist[:, 1] - dist[:, 0]) / np.maximum(width, 0.3)) ** 2)
+    )  # 0 gap: a cell border
     lines = ndimage.gaussian_filter(lines, 0.6)
     if kind == "AT":  # atypical: thick and dark in places, broken off in others
         lines *= _smoothstep(0.5 + 0.8 * _smooth_noise(rng, (h, w), 8))
@@ -514,7 +529,9 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
     weights = np.exp(4.0 * (stack - stack.max(0)))
     weights /= weights.sum(0)
     palette = np.array([_PH2_COLOURS[c] for c in codes], np.float32)
-    palette *= (rng.uniform(0.88, 1.1, (len(codes), 1)) * rng.uniform(0.96, 1.04, (len(codes), 3))).astype(np.float32)
+    palette *= (rng.uniform(0.88, 1.1, (len(codes), 1)) * rng.uniform(0.96, 1.04, (len(codes), 3))).astype(
+        np.float32
+    )
     for i, code in enumerate(codes):
         if code == 1:  # regression: a whitish scar close to the skin's own colour
             palette[i] = 0.55 * skin * 1.08 + 0.45 * palette[i]
@@ -536,7 +553,13 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
         rows, cols = np.nonzero(inside & (field < (0.6 if dots == "T" else 0.95)))
         n = int(rng.integers(8, 40)) if dots != "A" else 0
         for k in rng.choice(len(rows), size=min(len(rows), n), replace=False):
-            rr, cc = draw.ellipse(rows[k], cols[k], uni(0.8, 2.2 if dots == "T" else 3.5), uni(0.8, 2.2 if dots == "T" else 3.5), shape=(h, w))
+            rr, cc = draw.ellipse(
+                rows[k],
+                cols[k],
+                uni(0.8, 2.2 if dots == "T" else 3.5),
+                uni(0.8, 2.2 if dots == "T" else 3.5),
+                shape=(h, w),
+            )
             specks[rr, cc] = 1.0
         if 1 in codes:
             region = inside & (labels == codes.index(1))
@@ -575,7 +598,9 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
             r0, c0 = mid[0] - length * math.sin(t), mid[1] - length * math.cos(t)
             r2, c2 = mid[0] + length * math.sin(t), mid[1] + length * math.cos(t)
             r1, c1 = mid[0] + nrm(0.4 * length), mid[1] + nrm(0.4 * length)
-            rr, cc = draw.bezier_curve(int(r0), int(c0), int(r1), int(c1), int(r2), int(c2), 1.0, shape=(h, w))
+            rr, cc = draw.bezier_curve(
+                int(r0), int(c0), int(r1), int(c1), int(r2), int(c2), 1.0, shape=(h, w)
+            )
             strand = uni(0.6, 1.0)
             hairs[rr, cc] = np.maximum(hairs[rr, cc], strand)
             if rng.random() < 0.4:  # a thicker hair
@@ -609,7 +634,9 @@ def _ph2_case(seed: int, case_id: str) -> tuple[np.ndarray, np.ndarray, list[tup
             image[rr, cc] = 0.85 * image[rr, cc] + 0.15 * grey + 14.0  # lighter and paler under the bubble
             rr, cc, val = draw.circle_perimeter_aa(int(r), int(c), int(radius_b), shape=(h, w))
             image[rr, cc] *= (1 - 0.5 * val.astype(np.float32))[:, None]
-            rr, cc = draw.disk((r - 0.45 * radius_b, c - 0.35 * radius_b), max(1.0, 0.12 * radius_b), shape=(h, w))
+            rr, cc = draw.disk(
+                (r - 0.45 * radius_b, c - 0.35 * radius_b), max(1.0, 0.12 * radius_b), shape=(h, w)
+            )
             image[rr, cc] = 0.4 * image[rr, cc] + 0.6 * 245.0
     if scene["ruler"]:
         ink = np.array((30, 30, 34) if rng.random() < 0.6 else (235, 235, 228), np.float32)
@@ -692,7 +719,9 @@ def synthetic_ph2(dest: str | Path, count: int = 200, seed: int = 0, progress: b
             rows.append(_ph2_row(case_id, _write_ph2_case(tmp, seed, case_id)))
         table = "\n".join([PH2_HEADER, *rows, "", _PH2_LEGEND])
         (tmp / "PH2_dataset.txt").write_text(table, encoding="utf-8")
-        (tmp / "Readme.txt").write_text(_PH2_README.format(seed=seed, version=PH2_GENERATOR_VERSION), encoding="utf-8")
+        (tmp / "Readme.txt").write_text(
+            _PH2_README.format(seed=seed, version=PH2_GENERATOR_VERSION), encoding="utf-8"
+        )
         _move_into_place(tmp, target)
     return target
 
