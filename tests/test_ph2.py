@@ -21,7 +21,7 @@ from skimage.transform import resize
 
 from utils import ph2
 from utils.errors import CourseError
-from utils.synthetic import synthetic_ph2
+from utils.synthetic import PH2_GENERATOR_VERSION, synthetic_ph2
 
 COUNT = 12  # stratified subset of the real IDs: 5 common nevi, 5 atypical nevi, 2 melanomas
 SIZE = 32
@@ -550,6 +550,32 @@ def test_a_changed_file_invalidates_the_cache(root, monkeypatch):
     assert len(cache_files()) == 1  # the stale entry was replaced
 
 
+def test_the_stand_in_version_is_part_of_the_cache_key(root, monkeypatch):
+    first = ph2.load_ph2(root, size=SIZE, progress=False)
+    (before,) = cache_files()
+    readme = root / "Readme.txt"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace(f"Generator version: {PH2_GENERATOR_VERSION}", "Generator version: 999"), encoding="utf-8")
+    assert ph2.standin_version(root) == 999  # the images, masks and table are untouched
+    decoded = []
+    real = ph2._decode_case
+    monkeypatch.setattr(ph2, "_decode_case", lambda case, size: decoded.append(case.id) or real(case, size))
+    second = ph2.load_ph2(root, size=SIZE, progress=False)
+    assert len(decoded) == COUNT and np.array_equal(first.images, second.images)
+    (after,) = cache_files()  # a new entry, and the one of the other version is gone
+    assert after != before
+
+
+def test_standin_version_is_read_from_the_readme(root):
+    assert "Generator version: " in (root / "Readme.txt").read_text(encoding="utf-8")
+    assert ph2.standin_version(root) == PH2_GENERATOR_VERSION
+    lines = (root / "Readme.txt").read_text(encoding="utf-8").splitlines()
+    (root / "Readme.txt").write_text("\n".join(line for line in lines if "version" not in line), encoding="utf-8")
+    assert ph2.standin_version(root) == 1  # drawn before versions were written down
+    (root / "Readme.txt").write_text("PH2 database readme", encoding="utf-8")
+    assert ph2.standin_version(root) is None  # the real PH2 has no generator
+
+
 def test_a_corrupt_cache_is_ignored_and_rewritten(root):
     first = ph2.load_ph2(root, size=SIZE, progress=False)
     (cache,) = cache_files()
@@ -780,6 +806,26 @@ def test_resolve_generates_the_stand_in_on_first_use(monkeypatch):
     assert source.kind == "synthetic" and made == [3]
     assert len(ph2.list_cases(source.root)) == 3
     assert ph2.resolve_ph2(synthetic_count=3).root == source.root and made == [3]
+
+
+def test_resolve_redraws_a_stand_in_of_an_older_generator(master, monkeypatch, capsys):
+    import utils.synthetic
+
+    target = Path(os.environ["SEG_DATA_DIR"]) / "synthetic" / "PH2Dataset"
+    shutil.copytree(master, target)
+    readme = target / "Readme.txt"
+    readme.write_text(readme.read_text(encoding="utf-8").replace("Generator version:", "(was) version:"), encoding="utf-8")
+    assert ph2.standin_version(target) == 1
+    made = []
+    real = utils.synthetic.synthetic_ph2
+    monkeypatch.setattr(
+        utils.synthetic, "synthetic_ph2", lambda dest, count, **k: made.append(count) or real(dest, count, progress=False)
+    )
+    source = ph2.resolve_ph2(synthetic_count=3)
+    assert source == ph2.Source(target, "synthetic") and made == [3]
+    assert ph2.standin_version(target) == PH2_GENERATOR_VERSION and len(ph2.list_cases(target)) == 3
+    assert [p.name for p in target.parent.iterdir()] == ["PH2Dataset"]  # the old one is gone, nothing left over
+    assert f"version 1 of the stand-in's generator: drawing version {PH2_GENERATOR_VERSION}" in capsys.readouterr().out
 
 
 def test_resolve_uses_the_stand_in_of_a_process_that_won_the_race(master, monkeypatch):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 import utils.synthetic as synthetic
 from utils.errors import CourseError
@@ -121,7 +122,10 @@ def test_ph2_roi_masks_are_the_listed_colours_inside_the_lesion(ph2_40: Path) ->
 
 def test_ph2_findings_without_drawing_match_the_drawing() -> None:
     for case_id in ("IMD003", "IMD002", "IMD058"):
-        assert synthetic._ph2_case(7, case_id)[3] == synthetic._ph2_case_findings(7, case_id)
+        findings = synthetic._ph2_case(7, case_id)[3]
+        assert (
+            findings == synthetic._ph2_case_findings(7, case_id) == synthetic._ph2_case_scene(7, case_id)[0]
+        )
 
 
 def test_ph2_table_format(ph2_40: Path) -> None:
@@ -175,9 +179,92 @@ def test_ph2_images_are_not_trivial(ph2_40: Path) -> None:
         skin = ~lesion & (image.sum(-1) > 200)  # outside the lesion, inside the dermoscope's circle
         gaps.append(np.abs(image[lesion].mean(0) - image[skin].mean(0)).max())
         areas.append(lesion.mean())
-    assert min(areas) >= 0.09 and max(areas) <= 0.46
-    assert sum(g < 25 for g in gaps) >= 2  # some lesions are close to the skin's colour ...
+    assert min(areas) >= 0.07 and max(areas) <= 0.82
+    assert sum(g < 25 for g in gaps) >= 4  # some lesions are close to the skin's colour ...
     assert np.median(gaps) > 30  # ... but most stand out
+
+
+def _rim_gap(image: np.ndarray, lesion: np.ndarray) -> float:
+    """Largest colour difference between a band just inside the lesion's border and one just outside."""
+    inner = lesion & ~ndimage.binary_erosion(lesion, iterations=12)
+    outer = ndimage.binary_dilation(lesion, iterations=12) & ~lesion & (image.sum(-1) > 200)
+    return float(np.abs(image[inner].mean(0) - image[outer].mean(0)).max())
+
+
+def test_ph2_difficulties_are_spread_over_the_cases() -> None:
+    scenes = [synthetic._ph2_case_scene(0, case_id) for case_id in sorted(CLASS_IDS)]
+    count = Counter()
+    for findings, scene in scenes:
+        label = findings["label"]
+        count.update(f"{key}{label}" for key, value in scene.items() if value is True)
+        count.update({f"hair={scene['hair']}", f"vignette={scene['vignette']}"})
+    assert count["faint1"] > count["faint0"] > count["faint2"] >= 1  # atypical nevi fade into the skin most
+    assert count["large2"] > count["large0"] >= 1  # melanomas fill the frame most often
+    assert sum(count[f"large{k}"] for k in range(3)) <= 30  # ... but only a few lesions do
+    for key in ("ruler", "bubbles", "glare", "blur", "satellite", "off_centre"):
+        assert 8 <= sum(count[f"{key}{k}"] for k in range(3)) <= 80, key
+    assert count["hair=dense"] >= 8 and count["hair=few"] >= 40 and count["hair=none"] >= 60
+    assert count["vignette=strong"] >= 10 and count["vignette=none"] >= 5
+
+
+def test_ph2_difficulties_show_in_the_pictures() -> None:
+    scenes = {case_id: synthetic._ph2_case_scene(0, case_id)[1] for case_id in synthetic._stratified_ids(200)}
+
+    def first(**wanted: object) -> str:
+        return next(c for c, scene in scenes.items() if all(scene[k] == v for k, v in wanted.items()))
+
+    def draw(case_id: str) -> tuple[np.ndarray, np.ndarray]:
+        image, mask, _, _ = synthetic._ph2_case(0, case_id)
+        return image.astype(np.float32), mask > 127
+
+    faint = [_rim_gap(*draw(first(faint=True, large=False, hair=h))) for h in ("none", "few")]
+    plain = [
+        _rim_gap(*draw(first(faint=False, large=False, off_centre=False, hair=h))) for h in ("none", "few")
+    ]
+    assert max(faint) < 12 < min(plain)  # a faint lesion's border is barely visible
+    image, lesion = draw(first(large=True))
+    assert lesion.mean() > 0.5  # fills most of the frame ...
+    edge = np.concatenate([lesion[0], lesion[-1], lesion[:, 0], lesion[:, -1]])
+    assert (
+        edge.any() or (lesion & (image.sum(-1) < 150)).any()
+    )  # ... and reaches the dark corners or the edge
+    image, lesion = draw(first(hair="dense", faint=False))
+    border = lesion & ~ndimage.binary_erosion(lesion, iterations=2)
+    darker = image.sum(-1) < ndimage.median_filter(image.sum(-1), size=9) - 60  # thin dark lines
+    assert (border & darker).sum() >= 20  # hairs cross the border
+
+
+def _peakiness(image: np.ndarray, lesion: np.ndarray) -> float:
+    """Return how far the strongest frequency of the lesion's texture stands above others of its wavelength."""
+    grey = image.astype(np.float32).mean(-1)
+    rows, cols = np.nonzero(lesion)
+    r, c = int(rows.mean()), int(cols.mean())
+    patch = grey[max(r - 64, 0) : r + 64, max(c - 64, 0) : c + 64]
+    patch = (patch - patch.mean()) * np.outer(np.hanning(patch.shape[0]), np.hanning(patch.shape[1]))
+    power = np.abs(np.fft.fft2(patch)) ** 2
+    freq = np.hypot(np.fft.fftfreq(patch.shape[0])[:, None], np.fft.fftfreq(patch.shape[1])[None, :])
+    rings = np.digitize(freq, np.linspace(0.04, 0.3, 14))  # wavelengths from 3 to 25 pixels
+    return max(power[rings == k].max() / np.median(power[rings == k]) for k in range(1, 14))
+
+
+def test_ph2_lesion_texture_has_no_period() -> None:
+    """A pigment network is an irregular mesh: no wavelength stands out (a lattice's would, 30-200x)."""
+    chosen = []
+    for case_id in synthetic._stratified_ids(200):
+        findings, scene = synthetic._ph2_case_scene(0, case_id)
+        plain = scene["hair"] == "none" and not (scene["ruler"] or scene["bubbles"] or scene["glare"])
+        if findings["criteria"][0] != "A" and plain:  # a network, and no lines or circles over it
+            chosen.append(case_id)
+    assert len(chosen) >= 8
+    for case_id in chosen[:8]:
+        image, mask, _, _ = synthetic._ph2_case(0, case_id)
+        assert _peakiness(image, mask > 127) < 25, case_id
+
+
+def test_ph2_generator_version_is_written(ph2_40: Path) -> None:
+    readme = (ph2_40 / "Readme.txt").read_text(encoding="utf-8")
+    assert f"Generator version: {synthetic.PH2_GENERATOR_VERSION}\n" in readme
+    assert isinstance(synthetic.PH2_GENERATOR_VERSION, int) and synthetic.PH2_GENERATOR_VERSION >= 2
 
 
 def test_ph2_stratified_subsets() -> None:

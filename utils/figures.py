@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -352,30 +351,46 @@ def upsampling(path: Path, lang: str = "en") -> Path:
 
 
 def synthetic_nevus(path: Path) -> Path:
-    """Draw one synthetic case of each class with its mask (the stand-in used when PH2 is absent)."""
-    from skimage import io
+    """Draw one synthetic case of each class with its mask, each showing some of dermoscopy's difficulties."""
+    import textwrap
 
-    from utils.ph2 import CLASSES, find_ph2, list_cases, read_metadata
+    from utils.ph2 import CLASSES
     from utils.plots import overlay
-    from utils.synthetic import synthetic_ph2
+    from utils.synthetic import PH2_GENERATOR_VERSION, _ph2_case, _ph2_case_scene, _stratified_ids
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = find_ph2(synthetic_ph2(tmp, count=6, seed=0, progress=False))
-        info = read_metadata(root)
-        cases = {info[c.id].diagnosis: c for c in list_cases(root)}
-        fig, axes = plt.subplots(2, 3, figsize=(9, 5))
-        for col, label in enumerate(sorted(cases)):
-            case = cases[label]
-            image, mask = io.imread(case.image), io.imread(case.mask)
-            mask = (mask if mask.ndim == 2 else mask[..., 0]) > 127
-            axes[0, col].imshow(image)
-            axes[0, col].set_title(f"synthetic {CLASSES[label]}", fontsize=9)
-            axes[1, col].imshow(overlay(image, mask))
-            axes[1, col].set_title("lesion mask", fontsize=9)
-        for ax in axes.ravel():
-            ax.set_axis_off()
-        fig.suptitle("The synthetic stand-in (not PH2): same files and layout, drawn by utils.synthetic", fontsize=10)
-        return _save(fig, path)
+    wanted = (  # per class: the first case (seed 0) that shows these difficulties
+        {"ruler": True, "hair": "few", "faint": False},
+        {"faint": True, "large": False, "glare": True},
+        {"large": True},
+    )
+    names = {"ruler": "a ruler", "faint": "fades into the skin", "large": "fills the frame", "glare": "glare",
+             "bubbles": "air bubbles", "blur": "out of focus", "satellite": "a second spot", "off_centre": "off centre"}
+    ids = _stratified_ids(200)
+    fig, axes = plt.subplots(2, 3, figsize=(9.6, 5.0), gridspec_kw={"wspace": 0.04, "hspace": 0.16})
+    for col, want in enumerate(wanted):
+        case_id = next(
+            c for c in ids
+            if _ph2_case_scene(0, c)[0]["label"] == col and all(_ph2_case_scene(0, c)[1][k] == v for k, v in want.items())
+        )
+        image, mask, _, _ = _ph2_case(0, case_id)
+        scene = _ph2_case_scene(0, case_id)[1]
+        shown = [names[k] for k, v in scene.items() if v is True and k in names]
+        shown += ["hairs"] if scene["hair"] != "none" else []
+        shown += ["strong vignette"] if scene["vignette"] == "strong" else []
+        box = (0, 768, 560, 0)  # sizes differ by a few pixels: every panel gets the same box
+        axes[0, col].imshow(image, extent=box, aspect="auto")
+        axes[0, col].set_title(f"{CLASSES[col]} ({case_id})\n" + textwrap.fill(", ".join(shown), 40), fontsize=8)
+        axes[1, col].imshow(overlay(image, mask > 127), extent=box, aspect="auto")
+        axes[1, col].set_title("lesion mask", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.suptitle(
+        f"The synthetic stand-in (not PH2), generator version {PH2_GENERATOR_VERSION}: "
+        "same files and layout, drawn by utils.synthetic",
+        fontsize=9,
+        y=1.03,
+    )
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> Path:

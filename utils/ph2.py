@@ -226,6 +226,19 @@ def _is_synthetic(root: Path) -> bool:
     return False
 
 
+def standin_version(root: str | Path) -> int | None:
+    """Return the generator version of the synthetic stand-in at `root` (1 if it names none), None for real PH2."""
+    root = Path(root)
+    if not _is_synthetic(root):
+        return None
+    readme = _child(root, "Readme.txt")
+    with contextlib.suppress(OSError):
+        found = re.search(r"^Generator version:\s*(\d+)\s*$", readme.read_text(encoding="utf-8", errors="replace")[:4096], re.M)
+        if found:
+            return int(found.group(1))
+    return 1  # stand-ins drawn before the version was written down
+
+
 def _announce_terms() -> None:
     global _terms_shown
     if not _terms_shown:
@@ -534,7 +547,8 @@ def load_ph2(
 
     txt = _child(root, METADATA_NAME)
     files = [p for c in all_cases for p in (c.image, c.mask)] + ([txt] if txt is not None else [])
-    cache_path = cache_file("ph2", _CACHE_VERSION, root, size, limit, files) if cache else None
+    version = f"{_CACHE_VERSION} stand-in {standin_version(root)}"
+    cache_path = cache_file("ph2", version, root, size, limit, files) if cache else None
     hit = read_cache(cache_path, ids, size) if cache_path is not None else None
     if hit is not None:
         return PH2Data(ids, hit["images"], hit["masks"], diagnosis, root)
@@ -850,18 +864,28 @@ def _source(root: Path) -> Source:
 
 def _synthetic_root(count: int) -> Path:
     """Return the synthetic stand-in under data/synthetic, generating it on first use."""
+    from utils.synthetic import PH2_GENERATOR_VERSION, synthetic_ph2  # here: it imports this module
+
     parent = data_dir() / "synthetic"
     target = parent / ROOT_NAME
+    old = None
     if _is_root(target):
-        return target
-    from utils.synthetic import synthetic_ph2  # imported here: utils.synthetic imports this module
-
+        found = standin_version(target)
+        if found == PH2_GENERATOR_VERSION:
+            return target
+        print(f"{target} was drawn by version {found} of the stand-in's generator: drawing version {PH2_GENERATOR_VERSION}")
+        old = parent / f".{ROOT_NAME}.old-{os.getpid()}"
+        with contextlib.suppress(OSError):  # another process may be replacing it too
+            os.replace(target, old)
     try:
         return synthetic_ph2(parent, count)
     except (CourseError, OSError):
         if _is_root(target):  # another process generated it meanwhile: use theirs
             return target
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_ph2(

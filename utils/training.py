@@ -11,6 +11,7 @@ import numpy as np
 
 from utils.data import make_dataset, to_model_input
 from utils.metrics import logits_to_mask, scores
+from utils.ph2 import standin_version
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -186,6 +187,7 @@ def run_training(
         "val_dice": history.best_val_dice,
         "seconds": round(history.seconds, 1),
         "data": source.kind,
+        "standin_version": standin_version(source.root),  # None on the real PH2
         "profile": prof.name,
         "size": size,
         "test_cases": counts["test"],
@@ -223,6 +225,7 @@ def run_evaluation(model_path: str | Path, data: str | Path | None = None, *, se
         "epochs": trained.get("epochs"),
         "seconds": round(time.perf_counter() - start, 1),
         "data": source.kind,
+        "standin_version": standin_version(source.root),  # None on the real PH2
         "size": size,
         "test_cases": int(len(test)),
         "model": str(model_path),
