@@ -708,7 +708,7 @@ def _open_rar(archive: Path):
     except rarfile.Error as err:
         raise _NoRarTool(
             f"cannot extract {archive}: no program for RAR archives was found; install one "
-            "(`apt-get install unar`, or unrar / libarchive-tools / 7zip; on macOS `brew install unar`; "
+            "(`apt-get install unar`, or unrar; on macOS `brew install unar`; "
             "Colab already has unrar), or extract it by hand and pass the folder"
         ) from err
     try:
