@@ -81,3 +81,20 @@ def test_evaluate_a_missing_model(tmp_path):
 def test_links_refuses_a_bad_repo():
     result = run("links", "--repo", "not a repo")
     assert result.returncode == 2 and "OWNER/NAME" in result.stderr
+
+
+def test_train_and_evaluate_start_without_tensorflow_chatter():
+    # TensorFlow 2.21 prints CUDA probes and oneDNN notes before its log level applies; the command line
+    # keeps them off the terminal (a stack whose TensorFlow prints nothing passes trivially).
+    code = (
+        "from utils.__main__ import quiet_tensorflow_import\n"
+        "quiet_tensorflow_import()\n"
+        "import numpy as np\n"
+        "from utils.models import build_unet\n"
+        "print(build_unet(32, 4, 2)(np.zeros((1, 32, 32, 3), 'float32')).shape)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 32, 32, 1)"
+    assert done.stderr == "", done.stderr
