@@ -39,40 +39,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from notebook_code import run_cells  # beside this file, on the path when it runs as a script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SIZE, BATCH = int(os.environ.get("BENCH_SIZE", 128)), 8  # BENCH_SIZE=32: a quick check that it runs
 TORCH_NOTEBOOK = "notebooks/SemanticSegmentationPytorch.ipynb"
 
 
-# ---------------------------------------------------------------- notebook cells, found by name
-def run_cells(notebook: Path, names: set[str], namespace: dict) -> dict:
-    """Execute, whole and in order, the code cells that assign or define any of `names` at top level."""
-    import ast
-
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    found = set()
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:  # cells with IPython magics (the Colab set-up) define nothing needed here
-            continue
-        defined = set()
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.ClassDef):
-                defined.add(node.name)
-            else:  # names stored by top-level statements, also inside if / for / with blocks
-                defined |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        if defined & names:
-            found |= defined & names
-            with contextlib.redirect_stdout(open(os.devnull, "w")):
-                exec(compile(tree, str(notebook), "exec"), namespace)  # noqa: S102 - the course's own notebook
-    if names - found:
-        raise RuntimeError(f"{notebook} no longer defines {sorted(names - found)}")
-    return namespace
 
 
 class NoBar:
@@ -225,7 +199,8 @@ def torch_child(epochs: int, workdir: Path) -> dict:
     root, data, split = synthetic_ph2_split(workdir)
     ns: dict = {"__name__": "lesson", "sys": sys}
     notebook = ROOT / TORCH_NOTEBOOK
-    run_cells(notebook, {"ROOT", "device", "autocast"}, ns)  # imports, device, precision, profile
+    run_cells(notebook, {"ROOT", "device"}, ns)  # imports, device, profile
+    ns["memory_format"] = ns["torch"].contiguous_format  # the lesson's plain path (section 10 adds channels-last)
     from utils.profiles import PROFILES
 
     ns["profile"] = PROFILES["cpu"]
@@ -345,7 +320,8 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0) -> dict
         os.environ["SEG_RUNS_DIR"] = str(workdir / "runs")
         ns: dict = {"__name__": "lesson", "sys": sys}
         notebook = ROOT / TORCH_NOTEBOOK
-        run_cells(notebook, {"ROOT", "device", "autocast"}, ns)
+        run_cells(notebook, {"ROOT", "device"}, ns)
+        ns["memory_format"] = ns["torch"].contiguous_format  # the lesson's plain path
         from utils.profiles import PROFILES
 
         ns["profile"] = PROFILES["cpu"]
