@@ -243,22 +243,22 @@ def _arrow(ax, start: tuple, end: tuple, label: str, colour: str, side: str) -> 
         ax.text(mx + 0.1, my - 0.05, label, ha="left", va="top", fontsize=9, color=colour, linespacing=1.05)
 
 
-def encoder_decoder(path: Path, depth: int = 4, lang: str = "en") -> Path:
-    """Draw SegNet: the encoder–decoder whose decoder un-pools at the positions its encoder's pooling kept."""
+def _network_figure(path: Path, depth: int, lang: str, kind: str) -> Path:
     t = _words(lang)
     fig, ax = plt.subplots(figsize=(13, 6.6))
-    _u_diagram(ax, t, depth, 128, 16, "segnet")
-    ax.set_title(t["segnet_title"], fontsize=11.5)
+    _u_diagram(ax, t, depth, 128, 16, kind)
+    ax.set_title(t[f"{kind}_title"], fontsize=11.5)
     return _save(fig, path)
+
+
+def encoder_decoder(path: Path, depth: int = 4, lang: str = "en") -> Path:
+    """Draw SegNet: the encoder–decoder whose decoder un-pools at the positions its encoder's pooling kept."""
+    return _network_figure(path, depth, lang, "segnet")
 
 
 def unet(path: Path, depth: int = 4, lang: str = "en") -> Path:
     """Draw the U-Net: skip connections whose concatenation doubles the channels before each decoder block."""
-    t = _words(lang)
-    fig, ax = plt.subplots(figsize=(13, 6.6))
-    _u_diagram(ax, t, depth, 128, 16, "unet")
-    ax.set_title(t["unet_title"], fontsize=11.5)
-    return _save(fig, path)
+    return _network_figure(path, depth, lang, "unet")
 
 
 # ------------------------------------------------------------------------------ small worked examples
