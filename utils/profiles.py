@@ -3,10 +3,14 @@
 - `smoke`: tiny settings for tests (`SEG_SMOKE=1`): seconds, not quality.
 - `cpu`:   reduced settings that still reach a meaningful Dice within about 15 minutes on 2 cores.
 - `gpu`:   full settings (256×256, enough epochs to converge).
+
+Which one: an explicit name, else the environment variable `SEG_PROFILE` (smoke, cpu or gpu; what
+`python -m utils lab calibrate --profile` sets), else smoke under `SEG_SMOKE=1`, else by the hardware.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 from utils.course import is_smoke
@@ -46,13 +50,18 @@ PROFILES = {
 
 
 def choose_profile(has_gpu: bool, name: str | None = None) -> Profile:
-    """Return the named profile, else smoke under SEG_SMOKE, else gpu or cpu by the hardware."""
+    """Return the named profile, else SEG_PROFILE's, else smoke under SEG_SMOKE, else gpu or cpu by the hardware."""
+    from utils.errors import CourseError
+
     if name is not None:
         if name not in PROFILES:
-            from utils.errors import CourseError
-
             raise CourseError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
         return PROFILES[name]
+    chosen = os.environ.get("SEG_PROFILE", "").strip()
+    if chosen:
+        if chosen not in PROFILES:
+            raise CourseError(f"SEG_PROFILE={chosen!r} is not a profile: set it to one of {', '.join(PROFILES)}, or unset it")
+        return PROFILES[chosen]
     if is_smoke():
         return PROFILES["smoke"]
     return PROFILES["gpu" if has_gpu else "cpu"]
