@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=240, help="synthetic frames (the test split is about a fifth)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--reports", default="instructor,feedback")
+    parser.add_argument("--reference", type=float, default=0.9, help="reference IoU for the relative rubric (points only)")
     args = parser.parse_args()
 
     from utils import grading, synthetic
@@ -83,7 +84,8 @@ def main() -> None:
         kinds = tuple(k for k in args.reports.split(",") if k)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0, start = time.process_time(), time.perf_counter()
-        rows = grading.grade_submissions(answers, tmp / "subs", tmp / "grades", jobs=args.jobs, reports=kinds)
+        rows = grading.grade_submissions(answers, tmp / "subs", tmp / "grades", jobs=args.jobs, reports=kinds,
+                                         reference=args.reference)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         children = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)

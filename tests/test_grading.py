@@ -38,6 +38,8 @@ def lab(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("lab")
     data = make_dataset(base / "mads")
     grading.prepare_lab(data, base / "out", seed=0)
+    # the default rubric is relative to a reference IoU: this class's "calibration" says 0.9
+    (base / "out" / "answers" / "calibration.json").write_text(json.dumps({"reference": {"iou": 0.9, "dice": 0.94}}), encoding="utf-8")
     return base / "out"
 
 
@@ -104,7 +106,7 @@ def test_starter_baseline_matches_what_the_unmodified_starter_submits(lab):
 
 
 def test_rubric_points_floor_and_file(tmp_path):
-    r = grading.DEFAULT_RUBRIC
+    r = grading.ABSOLUTE_EXAMPLE
     assert [grading.points_for(x, r) for x in (1.0, 0.9, 0.89, 0.85, 0.8, 0.7, 0.5, 0.3, 1e-6, 0.0)] == [
         10, 10, 9, 9, 8, 6, 4, 2, 2, 0,
     ]
@@ -259,7 +261,7 @@ def test_one_row_per_entry_whatever_its_name(graded):
     assert {"linkedfolder", "stray.txt", ".hidden", "__MACOSX", "caf\\xe9"} <= set(rows)
     assert rows["linkedfolder"].status == "error" and "link" in rows["linkedfolder"].reason
     assert rows["stray.txt"].status == "error" and "not a folder" in rows["stray.txt"].reason
-    assert rows[".hidden"].points == 10 and rows["caf\\xe9"].points == 10
+    assert rows[".hidden"].points == 7 and rows["caf\\xe9"].points == 7
     assert rows["oddfile"].iou == 1.0 and "caf\\xe9.png" in rows["oddfile"].reason
     assert "right\\u202eto-left" in rows
     josé = [r for r in graded["list"] if r.student == "José"]
@@ -281,7 +283,7 @@ def test_gradebook_is_escaped_and_complete(graded):
 def test_scores_statuses_and_reasons(graded):
     rows = graded["rows"]
     perfect, partial, empty = rows["perfect"], rows["partial"], rows["empty"]
-    assert (perfect.iou, perfect.dice, perfect.points, perfect.status) == (1.0, 1.0, 10, "ok")
+    assert (perfect.iou, perfect.dice, perfect.points, perfect.status) == (1.0, 1.0, 7, "ok")
     assert perfect.iou > partial.iou > empty.iou == 0.0
     assert partial.status == "partial" and "masks missing" in partial.reason and 0.4 < partial.iou < 0.6
     assert empty.status == "error" and "empty submission" in empty.reason
@@ -325,7 +327,7 @@ def test_reports_escape_names_and_feedback_hides_the_truth(graded):
     bold = next(p for p in feedback if p.name.startswith("b_bold"))
     assert "<b>" not in bold.read_text(encoding="utf-8") and "&lt;b&gt;" in bold.read_text(encoding="utf-8")
     perfect = (out / "feedback" / "perfect.md").read_text(encoding="utf-8")
-    assert "1.0000" in perfect and "10 / 10" in perfect
+    assert "1.0000" in perfect and "7 / 7" in perfect and "R = 0\\.900" in perfect
     assert "truth" not in perfect.lower() and "IoU |" not in perfect  # no per-image table, no true masks
     assert "truth" in (out / "reports" / "perfect.md").read_text(encoding="utf-8")
     assert (out / "feedback" / "perfect.png").stat().st_size > 1000

@@ -24,6 +24,7 @@ from utils.grading import runner
 def lab(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("lab")
     grading.prepare_lab(make_dataset(base / "mads"), base / "out", seed=0)
+    (base / "out" / "answers" / "calibration.json").write_text('{"reference": {"iou": 0.9}}', encoding="utf-8")
     return base / "out"
 
 
@@ -176,7 +177,7 @@ def test_hanging_and_hungry_models_become_error_rows_and_the_rest_is_graded(grad
     rows = graded_models[0]
     assert rows["hang"].status == "error" and "time limit" in rows["hang"].reason
     assert rows["hog"].status == "error" and "memory" in rows["hog"].reason
-    assert rows["masks_student"].points == 10 and rows["masks_student"].status == "ok"
+    assert rows["masks_student"].points == 7 and rows["masks_student"].status == "ok"
     assert rows["good"].status == "ok" and rows["good"].iou > 0.5
     assert rows["sigmoid_all"].points == 0 and rows["sigmoid_all"].iou > 0  # all person: a trivial baseline
     assert rows["empty_masks"].status == "ok" and "model.keras graded instead" in rows["empty_masks"].reason

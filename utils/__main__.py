@@ -87,19 +87,62 @@ def _lab_prepare(args: argparse.Namespace) -> None:
     print(json.dumps(summary, default=str))
 
 
-def _grade(args: argparse.Namespace) -> None:
-    from utils.grading import grade_submissions, load_rubric
+def _lab_calibrate(args: argparse.Namespace) -> None:
+    from utils.grading.calibrate import calibrate, describe
 
-    rubric = load_rubric(args.rubric) if args.rubric else None
-    kwargs = {"rubric": rubric} if rubric is not None else {}
-    kinds = tuple(k for k in args.reports.split(",") if k and k != "none")
-    rows = grade_submissions(
-        Path(args.answers), Path(args.submissions), Path(args.out), size=args.size, timeout=args.timeout,
-        memory_mb=args.memory, jobs=args.jobs, reports=kinds, **kwargs,
-    )
-    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "partial", "error")}
-    print(f"graded {len(rows)} submission(s) ({counts['ok']} ok, {counts['partial']} partial, {counts['error']} error): "
-          f"{Path(args.out) / 'gradebook.csv'}")
+    record = calibrate(args.package, framework=args.framework, profile=args.profile, notebook=args.notebook, out=args.out,
+                       timeout=args.timeout, keep=args.keep)
+    print(describe(record))
+    if args.out:
+        print(f"wrote {args.out}: `grade` reads it as the reference (--reference {args.out}, or from the answers folder)")
+    else:
+        print("nothing written: pass --out ANSWERS/calibration.json to keep it for `grade`")
+
+
+def _grade(args: argparse.Namespace) -> None:
+    from utils.grading import DEFAULT_RUBRIC, grade_submissions, load_rubric, max_points, written_points
+    from utils.grading.export import export_grades
+    from utils.grading.manual import merge_manual
+
+    rubric = load_rubric(args.rubric) if args.rubric else DEFAULT_RUBRIC
+    out = Path(args.out)
+    if args.export and not args.roster:
+        raise CourseError(f"--export {args.export} needs --roster ROSTER.csv (the gradebook CSV that {args.export.title()} exports)")
+    if args.roster and not args.export:
+        raise CourseError("--roster is only used with --export canvas|moodle: add one")
+    if args.gradebook_only:
+        if not (out / "gradebook.csv").is_file():
+            raise CourseError(f"--gradebook-only: {out / 'gradebook.csv'} does not exist: grade the class first (without --gradebook-only)")
+        if not (args.manual or args.export):
+            raise CourseError("--gradebook-only does nothing alone: add --manual FILE and/or --export canvas|moodle --roster FILE")
+    else:
+        missing = [flag for flag, value in (("--answers", args.answers), ("--submissions", args.submissions)) if not value]
+        if missing:
+            raise CourseError(f"{' and '.join(missing)} required to grade (or pass --gradebook-only to reuse {out / 'gradebook.csv'})")
+        kinds = tuple(k for k in args.reports.split(",") if k and k != "none")
+        rows = grade_submissions(
+            Path(args.answers), Path(args.submissions), out, size=args.size, timeout=args.timeout,
+            memory_mb=args.memory, jobs=args.jobs, reports=kinds, rubric=rubric, reference=args.reference,
+        )
+        counts = {s: sum(r.status == s for r in rows) for s in ("ok", "partial", "error")}
+        print(f"graded {len(rows)} submission(s) ({counts['ok']} ok, {counts['partial']} partial, {counts['error']} error): "
+              f"{out / 'gradebook.csv'}")
+    mask_max, written_max = max_points(rubric), written_points(rubric)
+    used = out / "rubric.json"  # the rubric the gradebook was graded with, unless --rubric says otherwise
+    if not args.rubric and used.is_file():
+        try:
+            record = json.loads(used.read_text(encoding="utf-8"))
+            mask_max, written_max = float(record["mask_points"]), float(record["written_points"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CourseError(f"{used} is damaged: grade the class again, or pass the rubric with --rubric") from None
+    if args.manual:
+        for line in merge_manual(out, args.manual, written_max).lines():
+            print(line)
+    if args.export:
+        done = export_grades(out, args.roster, args.export, assignment=args.assignment, match=args.match,
+                             mask_max=mask_max, written_max=written_max)
+        for line in done.lines():
+            print(line)
 
 
 def _translations(args: argparse.Namespace) -> None:
@@ -161,12 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_lab_prepare)
+    q = lab.add_parser("calibrate", help="run the reference solution on a lab package; print and record its held-out IoU and time")
+    q.add_argument("--package", required=True, help="the student package (folder holding train/ and test/; OUT/student)")
+    q.add_argument("--framework", choices=["keras", "pytorch"], default="keras", help="which reference solution (default keras)")
+    q.add_argument("--profile", choices=["smoke", "cpu", "gpu"], default=None, help="run profile (default: from the machine)")
+    q.add_argument("--notebook", default=None, help="your own solution notebook instead of the course's")
+    q.add_argument("--out", default=None, help="calibration JSON to write, e.g. lab-2026/answers/calibration.json")
+    q.add_argument("--timeout", type=float, default=3600.0, help="seconds for the whole notebook (default 3600)")
+    q.add_argument("--keep", default=None, help="also save the executed notebook (with its outputs) here")
+    q.set_defaults(func=_lab_calibrate)
 
     p = sub.add_parser("grade", help="grade every submission folder; writes gradebook.csv and reports")
-    p.add_argument("--answers", required=True)
-    p.add_argument("--submissions", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--rubric", default=None, help="JSON file mapping IoU thresholds to points")
+    p.add_argument("--answers", default=None, help="the answers/ folder written by `lab prepare`")
+    p.add_argument("--submissions", default=None, help="the folder holding one sub-folder per student")
+    p.add_argument("--out", required=True, help="where the gradebook and reports go (e.g. grades)")
+    p.add_argument("--rubric", default=None, help="JSON file mapping IoU thresholds to points (default: relative bands, 7 + 3 written)")
+    p.add_argument("--reference", default=None,
+                   help="reference IoU for a relative rubric: a calibration JSON or a number (default: ANSWERS/calibration.json)")
+    p.add_argument("--manual", default=None, help="CSV student,points,comment: the written part's points, merged into the gradebook")
+    p.add_argument("--export", choices=["canvas", "moodle"], default=None, help="also write OUT/canvas.csv or OUT/moodle.csv")
+    p.add_argument("--roster", default=None, help="the platform's own gradebook export (for --export)")
+    p.add_argument("--assignment", default="Body segmentation lab", help="assignment (grade column) name for --export")
+    p.add_argument("--match", default=None, help="roster column the folder names match (default: Canvas 'SIS Login ID', Moodle 'Email address')")
+    p.add_argument("--gradebook-only", action="store_true", help="do not grade: apply --manual / --export to OUT/gradebook.csv")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds of wall clock per model.keras, start-up included (default 300)")
     p.add_argument("--memory", type=int, default=4096, help="MiB of resident memory per model.keras (default 4096)")
     p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: CPU count, at most 4)")

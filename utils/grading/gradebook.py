@@ -21,6 +21,7 @@ from utils.grading.names import csv_cell
 from utils.grading.rubric import num
 
 GRADEBOOK_COLUMNS = ("student", "iou", "dice", "points", "status", "reason")
+MANUAL_COLUMNS = ("written", "total", "comment")  # added by `grade --manual` (utils.grading.manual)
 GRADEBOOK = "gradebook.csv"
 IN_PROGRESS = "gradebook.in-progress.csv"
 PREVIOUS = "gradebook.previous.csv"
@@ -94,9 +95,37 @@ def write_gradebook(rows: Iterable[GradeRow], path: Path) -> None:
 
 
 def read_gradebook(path: Path) -> list[dict]:
-    """Return gradebook.csv's rows as dicts (scores as floats)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    """Return gradebook.csv's rows as dicts (scores as floats; written and total, when merged, as floats or None)."""
+    from utils.errors import CourseError
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except OSError as exc:
+        raise CourseError(f"cannot read the gradebook {path} ({exc.strerror}): grade the class first (without --gradebook-only)") from None
+    missing = [c for c in GRADEBOOK_COLUMNS if c not in header]
+    if missing:
+        raise CourseError(f"{path} is not a gradebook written by `grade` (no {missing[0]} column): grade the class again")
     for r in rows:
         r["iou"], r["dice"], r["points"] = float(r["iou"]), float(r["dice"]), float(r["points"])
+        for column in ("written", "total"):
+            if column in r:
+                r[column] = float(r[column]) if r[column] not in ("", None) else None
     return rows
+
+
+def write_table(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> Path:
+    """Write a CSV atomically, every cell escaped for spreadsheets (numbers as they are)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([csv_cell(h) for h in header])
+        for row in rows:
+            writer.writerow(["" if c is None else num(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else csv_cell(c) for c in row])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

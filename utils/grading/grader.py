@@ -4,10 +4,16 @@ Masks are read in the parent (no student code runs); a model runs in its own iso
 (utils.grading.runner) after its config passed the allow-list (utils.grading.model_check).
 `jobs` students are graded at once. Ctrl-C or SIGTERM stops the children at once and still
 writes the gradebook, marking the students not yet graded as `incomplete`.
+
+A relative rubric (the default) is resolved with the reference score R (`reference`, else
+`answers/calibration.json`) and the best trivial baseline B; `out/rubric.json` records R, B and
+the bands used. Once every student is graded, duplicate submissions are looked for
+(utils.grading.duplicates): flagged pairs go to `out/duplicates.csv` and both students' reasons.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -25,12 +31,25 @@ from tqdm.auto import tqdm
 
 from utils.errors import CourseError
 from utils.grading.answers import Answers
+from utils.grading.calibrate import CALIBRATION, load_reference
+from utils.grading.duplicates import DUPLICATES, DuplicateFinder, Signature, notes, write_duplicates
 from utils.grading.gradebook import Gradebook, GradeRow
 from utils.grading.masks import MaskFolder, read_mask_folder
 from utils.grading.model_check import MAX_INPUT_SIDE, ModelRefused, check_keras_file
 from utils.grading.names import collision_key, display_name, file_stem
 from utils.grading.reports import REPORT_KINDS, Result, write_feedback, write_instructor_report
-from utils.grading.rubric import DEFAULT_RUBRIC, check_rubric, load_rubric, points_for
+from utils.grading.rubric import (
+    DEFAULT_RUBRIC,
+    check_rubric,
+    is_relative,
+    load_rubric,
+    max_points,
+    needs_reference,
+    points_for,
+    resolve_rubric,
+    rubric_text,
+    written_points,
+)
 from utils.grading.runner import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
@@ -51,6 +70,7 @@ class _Entry:
     shown: str
     stem: str
     duplicate_of: str = ""
+    key: int = -1  # position in the sorted list of entries
 
 
 @dataclass
@@ -62,11 +82,18 @@ class _Context:
     limits: Limits
     cancel: threading.Event
     submissions_fd: int
+    dups: DuplicateFinder | None = None
 
 
 def _short(text: str, limit: int = _MAX_REASON) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_note(reason: str, note: str) -> str:
+    """Return reason + note within the length limit, shortening the reason rather than losing the note."""
+    note = _short(note, _MAX_REASON // 2)
+    return f"{_short(reason, _MAX_REASON - len(note) - 2)}; {note}"
 
 
 def _error(entry: _Entry, ctx: _Context, reason: str, source: str = "nothing") -> Result:
@@ -191,7 +218,10 @@ def _grade_folder(entry: _Entry, student_fd: int, ctx: _Context) -> Result:
         notes.append(f"no better than a trivial baseline ({metric} ≤ {ctx.floor:.3f}): no points")
     status = "partial" if problems else "ok"
     reason = "; ".join(problems + notes) if problems else "; ".join([f"all {n} test images graded", *notes])
-    return Result(GradeRow(entry.shown, mean_iou, mean_dice, points, status, _short(reason)), entry.stem, source, preds, ious, dices)
+    result = Result(GradeRow(entry.shown, mean_iou, mean_dice, points, status, _short(reason)), entry.stem, source, preds, ious, dices)
+    if ctx.dups is not None:
+        result.signature = ctx.dups.signature(entry.key, entry.shown, preds, folder.hashes if usable_masks else None)
+    return result
 
 
 def _entries(submissions: Path) -> list[_Entry]:
@@ -212,7 +242,10 @@ def _entries(submissions: Path) -> list[_Entry]:
                 seen[key].duplicate_of = e.shown
         else:
             seen[key] = e
-    return sorted(entries, key=lambda e: (e.shown, e.raw))
+    entries = sorted(entries, key=lambda e: (e.shown, e.raw))
+    for i, e in enumerate(entries):
+        e.key = i
+    return entries
 
 
 def _check_paths(answers: Path, submissions: Path, out: Path) -> None:
@@ -239,8 +272,12 @@ def grade_submissions(
     memory_mb: int = DEFAULT_MEMORY_MB,
     jobs: int | None = None,
     reports: tuple[str, ...] = REPORT_KINDS,
+    reference: float | str | Path | None = None,
 ) -> list[GradeRow]:
-    """Grade every entry of `submissions`; write `out/gradebook.csv`, `out/reports/`, `out/feedback/`; return the rows.
+    """Grade every entry of `submissions`; write `out/gradebook.csv`, `out/rubric.json`, `out/duplicates.csv`, `out/reports/`, `out/feedback/`; return the rows.
+
+    `reference` (R of a relative rubric) is a number or a calibration JSON; without it,
+    `answers/calibration.json` is read, and a relative rubric with neither is refused.
 
     `size` is the input side given to a model.keras whose input size is not fixed; `timeout`
     (seconds) and `memory_mb` limit each model's child process; `jobs` students are graded at
@@ -264,8 +301,17 @@ def grade_submissions(
     if not entries:
         raise CourseError(f"{submissions} is empty: put each submission in submissions/<student>/")
     baselines = baseline_scores(key)
-    floor, floor_label = floor_of(baselines, rubric.get("metric", "iou"))
+    metric = rubric.get("metric", "iou")
+    floor, floor_label = floor_of(baselines, metric)
     use_floor = floor if rubric.get("floor", "baselines") == "baselines" else None
+    ref = load_reference(reference, metric, key.folder)
+    if ref is None and is_relative(rubric) and needs_reference(rubric):
+        raise CourseError(
+            f"the rubric is relative to the reference solution's {metric} and none was given: pass --reference FILE|IOU, "
+            f"or run `python -m utils lab calibrate --package STUDENT --out {key.folder / CALIBRATION}` first"
+        )
+    source_rubric = rubric
+    rubric = resolve_rubric(rubric, ref[0] if ref else None, floor)
     jobs = max(1, int(jobs if jobs is not None else min(4, os.cpu_count() or 1)))
     out.mkdir(parents=True, exist_ok=True)
     hidden = tuple(dict.fromkeys(str(p.resolve()) for p in (answers_dir, key.folder, submissions, out)))
@@ -274,10 +320,13 @@ def grade_submissions(
         sandbox = probe_sandbox()
         if sandbox.warning:
             print(sandbox.warning, file=sys.stderr)
+    _write_rubric(out / "rubric.json", source_rubric, rubric, ref, floor, floor_label, baselines)
     book = Gradebook(out)
     sub_fd = os.open(submissions, os.O_RDONLY | os.O_DIRECTORY)
-    ctx = _Context(key, rubric, use_floor, size, limits, threading.Event(), sub_fd)
+    finder = DuplicateFinder(key.names, key.shapes, key.starters)
+    ctx = _Context(key, rubric, use_floor, size, limits, threading.Event(), sub_fd, finder)
     done: dict[int, GradeRow] = {}
+    signatures: list[Signature] = []
     interrupted = ""
     old_term = None
     if threading.current_thread() is threading.main_thread():
@@ -309,6 +358,9 @@ def grade_submissions(
                         except Exception as exc:  # noqa: BLE001 - a failed figure must not lose the grade
                             result.row.reason = _short(f"{result.row.reason}; {kind} report not written ({type(exc).__name__})")
                 done[i] = result.row
+                if result.signature is not None:
+                    signatures.append(result.signature)
+                result.preds = {}  # only the signature is kept: a class's full-size masks would not fit
                 book.add(result.row)
                 bar.update(1)
     except KeyboardInterrupt as exc:
@@ -330,6 +382,16 @@ def grade_submissions(
             signal.signal(signal.SIGTERM, old_term)
         rows = list(done.values())
         complete = len(done) == len(entries)
+        if complete:
+            try:
+                pairs = finder.pairs(signatures)
+                for i, note in notes(pairs, len(key.names)).items():
+                    done[i].reason = _with_note(done[i].reason, note)
+                write_duplicates(pairs, len(key.names), out / DUPLICATES)
+                if pairs:
+                    print(f"{len(pairs)} pair(s) of possible copies: {out / DUPLICATES}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - the gradebook must still be written
+                print(f"warning: the duplicate check failed ({type(exc).__name__}: {exc}); grades are not affected", file=sys.stderr)
         if not complete:
             why = f"run interrupted ({interrupted or 'error'}) before this student was graded: run the grader again"
             rows += [GradeRow(e.shown, 0.0, 0.0, 0.0, "incomplete", why) for i, e in enumerate(entries) if i not in done]
@@ -339,4 +401,28 @@ def grade_submissions(
     shown = ", ".join(f"{k} {v['iou']:.3f}" for k, v in baselines.items())
     rule = f"; no points at or below {floor_label}" if use_floor is not None else ""
     print(f"trivial baselines (IoU): {shown}{rule}", file=sys.stderr)
+    if ref is not None:
+        print(f"reference ({metric}): {ref[0]:.3f} from {ref[1]}", file=sys.stderr)
+    print(f"rubric: {rubric_text(rubric, use_floor)}", file=sys.stderr)
     return sorted(rows, key=lambda r: r.student)
+
+
+def _write_rubric(path: Path, source: dict, resolved: dict, ref: tuple[float, str] | None, floor: float, floor_label: str,
+                  baselines: dict) -> None:
+    """Record the rubric as used: R, B, every band's threshold as a number, the baselines."""
+    record = {
+        "metric": resolved.get("metric", "iou"),
+        "reference": None if ref is None else {"value": ref[0], "from": ref[1]},
+        "baseline": {"value": floor, "name": floor_label},
+        "bands": [{k: v for k, v in b.items()} for b in resolved["bands"]],
+        "otherwise": resolved.get("otherwise", 0),
+        "floor": resolved.get("floor", "baselines"),
+        "mask_points": max_points(resolved),
+        "written_points": written_points(resolved),
+        "text": rubric_text(resolved, floor if resolved.get("floor", "baselines") == "baselines" else None),
+        "rubric": source,
+        "baselines": baselines,
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

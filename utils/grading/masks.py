@@ -11,6 +11,7 @@ range. 16-bit colour PNGs are refused with a reason (Pillow would silently drop 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -40,6 +41,7 @@ class MaskFolder:
     refused: dict[str, str] = field(default_factory=dict)  # test-image name -> reason (image scores 0)
     unmatched: list[str] = field(default_factory=list)  # displayed names of PNGs that match no test image
     other: list[str] = field(default_factory=list)  # entries that are not PNG files
+    hashes: dict[str, str] = field(default_factory=dict)  # test-image name -> SHA-256 of the file's bytes (usable masks)
 
 
 def png_header(data: bytes) -> tuple[int, int, int, int]:
@@ -169,7 +171,9 @@ def read_mask_folder(dir_fd: int, expected: dict[str, tuple[int, int]]) -> MaskF
         try:
             if file != f"{target}.png" and file.rpartition(".")[0] != target:
                 raise MaskRefused(f"differs from the test image {target}.png only by case: rename it")
-            result.masks[target] = decode_mask(_read_entry(dir_fd, file), expected[target])
+            data = _read_entry(dir_fd, file)
+            result.masks[target] = decode_mask(data, expected[target])
+            result.hashes[target] = hashlib.sha256(data).hexdigest()
         except MaskRefused as why:
             result.refused[target] = f"{shown} {why}"
     return result

@@ -20,6 +20,7 @@ from utils.profiles import PROFILES
 
 MANIFEST = "manifest.json"
 BASELINES = "baselines"
+CALIBRATION = "calibration.json"  # written later by `lab calibrate --out`, so not part of the manifest
 
 
 def write_mask_png(mask01: np.ndarray, path: Path) -> None:
@@ -37,11 +38,11 @@ def sha256_file(path: Path) -> str:
 
 
 def answer_hashes(answers: Path) -> dict[str, str]:
-    """Return {relative path: SHA-256} of every file under the answers folder but the manifest."""
+    """Return {relative path: SHA-256} of every file under the answers folder but the manifest and the calibration."""
     return {
         p.relative_to(answers).as_posix(): sha256_file(p)
         for p in sorted(answers.rglob("*"))
-        if (p.is_file() or p.is_symlink()) and p.relative_to(answers).as_posix() != MANIFEST
+        if (p.is_file() or p.is_symlink()) and p.relative_to(answers).as_posix() not in (MANIFEST, CALIBRATION)
     }
 
 

@@ -35,6 +35,7 @@ class Result:
     preds: dict[str, np.ndarray] = field(default_factory=dict)
     iou: dict[str, float] = field(default_factory=dict)
     dice: dict[str, float] = field(default_factory=dict)
+    signature: object = None  # utils.grading.duplicates.Signature, for the duplicate checks
 
 
 def _figure(rows: list[list[tuple[np.ndarray, str]]], title: str, path: Path) -> None:
@@ -59,7 +60,7 @@ def _common(result: Result, answers: Answers, rubric: dict, floor: float | None)
         f"- graded from: {markdown_text(result.source)}",
         f"- mean IoU over the {len(answers.names)} test images: **{r.iou:.4f}**",
         f"- mean Dice: {r.dice:.4f}",
-        f"- points: **{num(r.points)} / {num(max_points(rubric))}** (rubric: {markdown_text(rubric_text(rubric, floor))})",
+        f"- points for the masks: **{num(r.points)} / {num(max_points(rubric))}** (rubric: {markdown_text(rubric_text(rubric, floor))})",
         f"- notes: {markdown_text(r.reason)}",
     ]
 
