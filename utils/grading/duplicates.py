@@ -6,9 +6,10 @@ Two checks, for the instructor to look at (never a verdict, never a change of po
   byte-identical mask files in both submissions. Masks that are all background, all person or
   the unmodified starter's output are left out: everyone may hand those in.
 - **near-identical predictions**: the mean IoU between the two students' masks, image by image,
-  is at least NEAR_IDENTICAL (0.98). Honest models trained apart disagree on far more than 2 % of
-  the person's pixels; a copy with a few pixels changed does not. A set that is itself
-  near-identical to a trivial baseline (all background, all person, the starter) is left out.
+  is at least NEAR_IDENTICAL (0.98, a chosen threshold, not a measured one). Two models trained
+  apart each miss some of the person's pixels, mostly in different places, so their masks seldom
+  agree that closely; a copy with a few pixels changed does. A set that is itself near-identical
+  to a trivial baseline (all background, all person, the starter) is left out.
 
 Memory: a student is kept as the SHA-256 of each mask file and their masks sampled on a
 SAMPLE_GRID grid (nearest pixel, so the IoU of the samples estimates the full-size IoU), packed

@@ -20,10 +20,10 @@ from pathlib import Path
 from utils.errors import CourseError
 
 # Masks: 7 points, relative to the reference R and the best trivial baseline B. Written error
-# analysis: 3 points, graded by hand. Why these bands: within 0.02 of R is the reference itself
-# (two training runs with different seeds differ by about that much); 0.05 and 0.10 below R is a
-# working model with a weaker choice (loss, size, epochs, augmentation); halfway from B to R has
-# learnt the task but not well; anything above B has learnt something from the images.
+# analysis: 3 points, graded by hand. Why these bands: within 0.02 of R counts as the reference
+# (a margin for run-to-run variation and for R being measured on other frames); 0.05 and 0.10
+# below R is a working model with a weaker choice (loss, size, epochs, augmentation); halfway from
+# B to R has learnt the task but not well; anything above B has learnt something from the images.
 DEFAULT_RUBRIC: dict = {
     "metric": "iou",
     "bands": [
