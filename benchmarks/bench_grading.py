@@ -8,8 +8,9 @@ A synthetic MADS stand-in (the course's generator, 240 frames at 512 x 384) is p
 different ways (eroded, shifted, partly missing), and model students with a small U-Net-like
 model of the allowed layers (untrained, random weights: the cost of loading and predicting is what
 is measured, not its score). Then `grade_submissions` runs once, with the progress bar, and the
-wall-clock time, the CPU seconds of this process and of its children, and the counts per status
-are printed as one JSON line. Run it under the shared lock: `flock /tmp/seg-heavy.lock python ...`.
+wall-clock time, the CPU seconds of this process and of its children, the counts per status, the
+pairs flagged as possible copies and this process's peak resident memory are printed as one JSON
+line. Run it under the shared lock: `flock /tmp/seg-heavy.lock python ...`.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def main() -> None:
             "jobs": args.jobs or min(4, os.cpu_count() or 1), "reports": list(kinds), "wall_s": round(wall, 1),
             "cpu_s_parent": round(time.process_time() - cpu0, 1), "cpu_s_children": round(children, 1),
             "statuses": statuses, "sandbox": grading.probe_sandbox().prefix[1:],
+            "flagged_pairs": len((tmp / "grades" / "duplicates.csv").read_text(encoding="utf-8").splitlines()) - 1,
+            "max_rss_mb_parent": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "python": platform.python_version(),
         }))
 

@@ -191,18 +191,20 @@ def test_grading_with_a_relative_rubric_and_no_reference_is_a_one_line_error(lab
 # ------------------------------------------------------------------------------------------ manual and export
 
 
+BOOK = [
+    grading.GradeRow("Alice.Smith", 0.91, 0.95, 7, "ok", "all 12 test images graded"),
+    grading.GradeRow("bob", 0.80, 0.88, 5, "partial", "3 of 12 masks missing (first: x.png); POSSIBLE COPY with carol"),
+    grading.GradeRow("José", 0.60, 0.70, 3, "ok", "all 12 test images graded"),
+    grading.GradeRow("mallory", 0.10, 0.15, 0, "ok", "all 12 test images graded"),
+]
+
+
 @pytest.fixture
 def book(tmp_path) -> Path:
     """A gradebook as `grade` writes it, for four folders."""
     out = tmp_path / "grades"
     out.mkdir()
-    rows = [
-        grading.GradeRow("Alice.Smith", 0.91, 0.95, 7, "ok", "all 12 test images graded"),
-        grading.GradeRow("bob", 0.80, 0.88, 5, "partial", "3 of 12 masks missing (first: x.png); POSSIBLE COPY with carol"),
-        grading.GradeRow("José", 0.60, 0.70, 3, "ok", "all 12 test images graded"),
-        grading.GradeRow("mallory", 0.10, 0.15, 0, "ok", "all 12 test images graded"),
-    ]
-    grading.write_gradebook(rows, out / "gradebook.csv")
+    grading.write_gradebook(BOOK, out / "gradebook.csv")
     return out
 
 
@@ -263,6 +265,7 @@ def canvas_roster(path: Path) -> Path:
         ["Bobson, Bob", "102", "S102", "BOB", "Group A", "5", "", "100"],
         ["Pérez, José", "103", "S103", "josé", "Group B", "3", "", "60"],
         ["Absent, Zed", "104", "S104", "zed", "Group B", "2", "", "40"],
+        ["Paused, Pat", "105", "S105", "pat", "Group B", "2", "", "40"],
         ["Student, Test", "999", "", "", "Group A", "", "", ""],
     ]
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -271,17 +274,20 @@ def canvas_roster(path: Path) -> Path:
 
 
 def test_canvas_export_maps_folders_to_the_roster_and_lists_what_does_not_match(book, tmp_path):
+    interrupted = grading.GradeRow("Pat", 0.0, 0.0, 0, "incomplete", "run interrupted before this student was graded")
+    grading.write_gradebook([*BOOK, interrupted], book / "gradebook.csv")
     grading.merge_manual(book, write_manual(tmp_path / "w.csv", ["student,points,comment", "Alice.Smith,3,good", "bob,1,thin"]), 3)
     done = grading.export_grades(book, canvas_roster(tmp_path / "roster.csv"), "canvas", mask_max=7, written_max=3)
     table = read_csv(book / "canvas.csv")
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Body segmentation lab (4242)"]  # the id kept
     assert table[1][0] == "Points Possible" and table[1][5] == "10"
     grades = {r[3]: r[5] for r in table[2:]}
-    assert grades == {"alice.smith": "10", "BOB": "6", "josé": "", "zed": ""}  # folder 'Alice.Smith' matched ignoring case
+    assert grades == {"alice.smith": "10", "BOB": "6", "josé": "", "zed": "", "pat": ""}  # 'Alice.Smith' matched ignoring case
     assert [r[:3] for r in table[2:4]] == [["Smith, Alice", "101", "S101"], ["Bobson, Bob", "102", "S102"]]
     problems = {(p, n) for p, n, _ in done.problems}
     assert ("folder matches no roster entry", "mallory") in problems
     assert ("roster entry without a submission", "zed") in problems
+    assert ("not graded (the run was interrupted)", "Pat") in problems  # an interrupted run never exports a 0
     assert ("no written points yet", "José") in problems  # José's mask points are not posted without the written part
     listed = read_csv(book / "export-unmatched.csv")
     assert listed[0] == ["problem", "name", "detail"] and {tuple(r[:2]) for r in listed[1:]} == problems

@@ -153,6 +153,10 @@ def export_grades(
     for i, person in enumerate(people):
         if i not in claims:
             result.problems.append(("roster entry without a submission", person[column] or person.get("Student", "?"), "grade left empty"))
+    for i, row in list(grades.items()):
+        if row["status"] == "incomplete":  # the run stopped before this student: no grade rather than 0
+            result.problems.append(("not graded (the run was interrupted)", row["student"], "grade left empty: grade the class again"))
+            del grades[i]
     value = {i: (row["total"] if merged else row["points"]) for i, row in grades.items()}
     if merged:
         for row in grades.values():
