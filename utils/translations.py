@@ -114,7 +114,7 @@ def _label(cell: nbformat.NotebookNode) -> str:
 # the same, so a translator cannot change what the program compares or reads.
 FREE_TEXT_CALLS = frozenset({
     "print", "display", "Markdown", "HTML", "warn", "title", "suptitle", "xlabel", "ylabel", "set_title",
-    "set_xlabel", "set_ylabel", "set_suptitle", "text", "annotate", "legend", "set_description",
+    "set_xlabel", "set_ylabel", "set_suptitle", "text", "annotate", "legend", "set_description", "todo_open",
 })
 FREE_TEXT_KEYWORDS = frozenset({
     "label", "labels", "title", "titles", "xlabel", "ylabel", "suptitle", "desc", "description", "help",

@@ -1,0 +1,154 @@
+"""utils.lab (the lab notebooks' shared helpers) and the Keras lab notebooks themselves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from utils import lab
+from utils.errors import CourseError
+
+# ---------------------------------------------------------------- prior_mask
+
+
+def test_prior_mask_marks_the_most_frequent_pixels_as_many_as_the_average_person():
+    y = np.zeros((10, 6, 6), np.uint8)
+    y[:, 1:4, 2:4] = 1  # always person: 6 pixels
+    y[0, 5, 5] = 1  # rarely person
+    mask = lab.prior_mask(y)
+    assert mask.dtype == np.uint8 and mask.shape == (6, 6)
+    assert set(np.unique(mask).tolist()) <= {0, 1}
+    assert mask[1:4, 2:4].all()  # the always-person block
+    assert mask[5, 5] == 0  # a pixel seen once is not in it
+    assert abs(int(mask.sum()) - y.mean() * 36) <= 1  # about the average person's area
+
+
+def test_prior_mask_is_the_formula_the_grader_used_before():
+    rng = np.random.default_rng(3)
+    y = (rng.random((10, 16, 16)) < np.linspace(0.05, 0.9, 16)[None, None, :]).astype(np.uint8)
+    prior = y.mean(0)
+    expected = (prior > np.quantile(prior, 1 - y.mean())).astype(np.uint8)
+    np.testing.assert_array_equal(lab.prior_mask(y), expected)
+
+
+def test_prior_mask_refuses_no_masks():
+    with pytest.raises(CourseError, match="shape"):
+        lab.prior_mask(np.zeros((0, 4, 4), np.uint8))
+    with pytest.raises(CourseError, match="shape"):
+        lab.prior_mask(np.zeros((4, 4), np.uint8))
+
+
+def test_starter_masks_use_prior_mask(tmp_path, monkeypatch):
+    from utils.grading import prepare
+
+    calls = []
+    real = prepare.prior_mask
+    monkeypatch.setattr(prepare, "prior_mask", lambda y: calls.append(y.shape) or real(y))
+    from grading_helpers import make_dataset
+
+    from utils import mads
+
+    root = make_dataset(tmp_path / "mads")
+    out = prepare.starter_masks(mads.find_mads(root))
+    assert out and len(calls) == len(out)  # one baseline per profile, each from prior_mask
+
+
+# ---------------------------------------------------------------- todo_open
+
+
+def test_todo_open_prints_one_line_with_the_number(capsys):
+    lab.todo_open(3, "still open: train your model (the baseline fills in meanwhile)")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert "TODO 3" in out and "train your model" in out
+
+
+def test_todo_open_never_raises(capsys):
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    lab.todo_open(1, Unprintable())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- self_check
+
+
+@pytest.fixture
+def frames():
+    rng = np.random.default_rng(0)
+    masks = np.zeros((5, 8, 8), np.uint8)
+    masks[:, 2:6, 3:5] = 1
+    images = rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)
+    return images, masks
+
+
+def test_self_check_passes_good_masks_and_returns_scores(frames, capsys):
+    images, masks = frames
+    result = lab.self_check(lambda x: masks.copy(), images, masks, baseline_iou=0.5)
+    out = capsys.readouterr().out
+    assert result is not None and result["iou"] == pytest.approx(1.0)
+    assert "FIX" not in out and "validation IoU 1.000" in out and "beaten" in out
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (lambda m: m.astype(np.float32), "uint8"),
+        (lambda m: m[..., None], "channel axis"),
+        (lambda m: m * 255, "only 0 and 1"),
+        (lambda m: m[:-1], "one mask per input frame"),
+        (lambda m: m.tolist(), "not a NumPy array"),
+    ],
+)
+def test_self_check_names_each_mistake_and_how_to_fix_it(frames, capsys, bad, words):
+    images, masks = frames
+    assert lab.self_check(lambda x: bad(masks), images, masks) is None
+    out = capsys.readouterr().out
+    assert "FIX" in out and words in out
+
+
+def test_self_check_reports_an_exception_in_predict(frames, capsys):
+    images, masks = frames
+
+    def predict(x):
+        raise ValueError("shapes (5, 8) and (3,) do not match")
+
+    assert lab.self_check(predict, images, masks) is None
+    out = capsys.readouterr().out
+    assert "ValueError" in out and "do not match" in out
+
+
+def test_self_check_warns_on_almost_full_masks_and_an_unbeaten_baseline(frames, capsys):
+    images, masks = frames
+    result = lab.self_check(lambda x: np.ones_like(masks), images, masks, baseline_iou=0.5)
+    out = capsys.readouterr().out
+    assert result is not None and result["iou"] == pytest.approx(0.125)
+    assert "from_logits" in out and "NOT beaten" in out
+
+
+# ---------------------------------------------------------------- write_report
+
+
+def test_write_report_goes_to_runs_dir_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_REPORT", raising=False)
+    monkeypatch.setenv("SEG_RUNS_DIR", str(tmp_path / "runs"))
+    path = lab.write_report({"framework": "keras", "test": {"iou": 0.5}}, "solution_keras")
+    assert path == tmp_path / "runs" / "lab" / "solution_keras.json"
+    assert json.loads(path.read_text(encoding="utf-8"))["test"]["iou"] == 0.5
+
+
+def test_write_report_follows_lab_report(tmp_path, monkeypatch):
+    target = tmp_path / "deep" / "calibration.json"
+    monkeypatch.setenv("LAB_REPORT", str(target))
+    assert lab.write_report({"a": 1}, "solution_pytorch") == target
+    assert json.loads(target.read_text(encoding="utf-8")) == {"a": 1}
+
+
+def test_write_report_refuses_what_json_cannot_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_REPORT", str(tmp_path / "r.json"))
+    with pytest.raises(CourseError, match="float"):
+        lab.write_report({"iou": np.float32(0.5)}, "solution_keras")
+    assert not (tmp_path / "r.json").exists()
