@@ -152,3 +152,131 @@ def test_write_report_refuses_what_json_cannot_hold(tmp_path, monkeypatch):
     with pytest.raises(CourseError, match="float"):
         lab.write_report({"iou": np.float32(0.5)}, "solution_keras")
     assert not (tmp_path / "r.json").exists()
+
+
+# ---------------------------------------------------------------- the Keras lab notebooks
+
+import ast  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import nbformat  # noqa: E402
+
+from utils import grading  # noqa: E402
+
+LAB = Path(__file__).resolve().parents[1] / "lab"
+STARTERS = [LAB / "BodySegmentation.ipynb", LAB / "BodySegmentation.es.ipynb"]
+SOLUTIONS = [LAB / "solution" / "BodySegmentation.ipynb", LAB / "solution" / "BodySegmentation.es.ipynb"]
+FORBIDDEN_NAMES = {"build_unet", "compile_segmenter", "fit_segmenter", "predict_masks"}
+FORBIDDEN_MODULES = {"utils.models", "utils.training"}
+# Absolute bands, so that these tests do not depend on the default rubric; the floor is the best
+# trivial baseline (the unmodified starter's mask among them).
+RUBRIC = {"metric": "iou", "bands": [{"at_least": 0.9, "points": 10}, {"at_least": 0.5, "points": 5},
+                                    {"above": 0.0, "points": 2}], "otherwise": 0, "floor": "baselines"}
+
+
+def _code_trees(path: Path) -> list[ast.Module]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    nb = nbformat.read(str(path), as_version=4)
+    return [ast.parse(TransformerManager().transform_cell(c.source)) for c in nb.cells if c.cell_type == "code"]
+
+
+def _course_helpers_used(path: Path) -> set[str]:
+    found = set()
+    for tree in _code_trees(path):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if module in FORBIDDEN_MODULES:
+                    found.add(module)
+                if module == "utils" and {a.name for a in node.names} & {"models", "training"}:
+                    found.add(module)
+                found |= {a.name for a in node.names} & FORBIDDEN_NAMES
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names} & FORBIDDEN_MODULES
+            elif isinstance(node, ast.Name | ast.Attribute):
+                name = node.id if isinstance(node, ast.Name) else node.attr
+                if name in FORBIDDEN_NAMES:
+                    found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("path", STARTERS + SOLUTIONS, ids=lambda p: p.relative_to(LAB).as_posix())
+def test_lab_notebooks_use_none_of_the_course_model_or_training_helpers(path):
+    assert _course_helpers_used(path) == set()
+
+
+def test_the_helper_check_catches_an_import(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from utils.training import fit_segmenter as fit\n%matplotlib inline")])
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    assert _course_helpers_used(tmp_path / "x.ipynb") == {"utils.training", "fit_segmenter"}
+
+
+@pytest.fixture(scope="module")
+def lab_package(tmp_path_factory):
+    """A `lab prepare`d package of a tiny synthetic MADS: (student folder, answers folder)."""
+    from grading_helpers import make_dataset
+
+    base = tmp_path_factory.mktemp("lab")
+    grading.prepare_lab(make_dataset(base / "mads"), base / "package", seed=0)
+    return base / "package" / "student", base / "package" / "answers"
+
+
+def _run(notebook: Path, student: Path, work: Path) -> tuple[str, Path]:
+    """Execute a notebook in the smoke profile on the package; return its printed text and runs folder."""
+    runs = work / "runs"
+    env = {**os.environ, "LAB_DIR": str(student), "SEG_SMOKE": "1", "SEG_OFFLINE": "1", "SEG_RUNS_DIR": str(runs),
+           "MPLBACKEND": "Agg"}
+    env.pop("LAB_REPORT", None)
+    env.pop("SEG_PROFILE", None)
+    out = work / "executed.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", str(notebook),
+         "--output", str(out), "--ExecutePreprocessor.timeout=600"],
+        cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    nb = nbformat.read(str(out), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stdout")
+    return text, runs
+
+
+def _grade(submission: Path, answers: Path, work: Path) -> grading.GradeRow:
+    shutil.copytree(submission, work / "submissions" / "student")
+    (row,) = grading.grade_submissions(answers, work / "submissions", work / "grades", rubric=RUBRIC, jobs=1)
+    return row
+
+
+@pytest.mark.parametrize("notebook", STARTERS, ids=lambda p: p.name)
+def test_unmodified_starter_runs_says_what_is_open_and_scores_nothing(notebook, lab_package, tmp_path):
+    student, answers = lab_package
+    text, runs = _run(notebook, student, tmp_path)
+    for number in range(1, 6):
+        assert f"[TODO {number}]" in text
+    submission = runs / "lab" / "submission"
+    assert not (submission / "model.keras").exists()
+    assert len(list((submission / "masks").glob("*.png"))) == len(list((student / "test" / "images").glob("*.png")))
+    row = _grade(submission, answers, tmp_path)
+    assert row.status == "ok" and row.points == 0, row
+    assert row.iou > 0  # it did submit the baseline's masks, which the floor then pays nothing for
+
+
+@pytest.mark.parametrize("notebook", SOLUTIONS, ids=lambda p: p.name)
+def test_solution_runs_reports_and_beats_the_baselines(notebook, lab_package, tmp_path):
+    student, answers = lab_package
+    text, runs = _run(notebook, student, tmp_path)
+    assert "[TODO" not in text
+    report = json.loads((runs / "lab" / "solution_keras.json").read_text(encoding="utf-8"))
+    assert report["framework"] == "keras" and report["data"] in ("mads", "synthetic") and report["profile"]["name"] == "smoke"
+    assert {"train", "val", "test"} <= set(report["frames"]) and all(report["frames"].values())
+    for part in ("validation", "test"):
+        assert 0.0 <= report[part]["iou"] <= report[part]["dice"] <= 1.0
+    assert report["train_seconds"] > 0 and 1 <= report["best_epoch"] <= report["epochs"] and report["device"]
+    submission = runs / "lab" / "solution_submission"
+    assert (submission / "model.keras").is_file()
+    row = _grade(submission, answers, tmp_path)
+    assert row.status == "ok" and row.points > 0, row
