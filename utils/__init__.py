@@ -5,6 +5,10 @@ import os
 # TensorFlow's start-up chatter (CUDA probes, CPU instruction notes) hides what the lesson prints.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from utils import quiet  # noqa: E402
+
+quiet.install()  # and the lines TensorFlow 2.21 prints before that variable applies (utils/quiet.py)
+
 from utils.errors import CourseError  # noqa: E402
 
 __all__ = ["CourseError"]

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from utils.errors import CourseError
@@ -243,28 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def quiet_tensorflow_import() -> None:
-    """Import TensorFlow (when it is Keras's backend) with its C++ start-up lines kept off the terminal.
-
-    TensorFlow 2.21 prints CUDA probes and oneDNN notes through absl before `TF_CPP_MIN_LOG_LEVEL` (set
-    in `utils/__init__.py`) takes effect. They go to a temporary file instead; if the import fails,
-    they are printed after all, since they may say why.
-    """
+    """Import TensorFlow (when it is Keras's backend) now, with its C++ start-up lines held (utils/quiet.py)."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or "tensorflow" in sys.modules:
         return
-    with tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    import tensorflow  # noqa: F401  (utils.quiet's hook holds standard error during this import)
 
 
 def main(argv: list[str] | None = None) -> int:
