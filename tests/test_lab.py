@@ -129,6 +129,26 @@ def test_self_check_warns_on_almost_full_masks_and_an_unbeaten_baseline(frames, 
     assert "from_logits" in out and "NOT beaten" in out
 
 
+def test_self_check_speaks_spanish_in_the_spanish_notebooks(frames, capsys):
+    images, masks = frames
+    assert lab.self_check(lambda x: masks.astype(np.float32), images, masks, lang="es") is None
+    out = capsys.readouterr().out
+    assert "ARREGLA" in out and "se esperaba uint8" in out and "FIX" not in out
+    result = lab.self_check(lambda x: np.ones_like(masks), images, masks, baseline_iou=0.5, lang="es")
+    out = capsys.readouterr().out
+    assert result is not None and "IoU de validación 0.125" in out and "NO superada" in out
+
+
+def test_both_languages_have_every_self_check_line():
+    assert set(lab.MESSAGES["en"]) == set(lab.MESSAGES["es"])
+
+
+def test_self_check_refuses_an_unknown_language(frames):
+    images, masks = frames
+    with pytest.raises(CourseError, match="unknown language 'fr'"):
+        lab.self_check(lambda x: masks, images, masks, lang="fr")
+
+
 # ---------------------------------------------------------------- write_report
 
 

@@ -41,56 +41,108 @@ def todo_open(number: int, what: str) -> None:
         pass
 
 
-def _check(ok: bool, passed: str, failed: str) -> bool:
-    print(f"  {'ok  ' if ok else 'FIX '} {passed if ok else failed}")
+# The self-check's lines in each language of the course (the Spanish notebooks pass lang="es").
+MESSAGES = {
+    "en": {
+        "ok": "ok  ", "fix": "FIX ", "note": "note",
+        "header": "self-check on {n} validation frames:",
+        "raised": "predict(images) raised {kind}: {text}",
+        "traceback": "run predict on a few frames in a cell of its own to see the full traceback",
+        "array_ok": "predict returns a NumPy array",
+        "array_fix": "predict returns {kind}, not a NumPy array: convert it "
+                     "(keras.ops.convert_to_numpy, or tensor.cpu().numpy() in PyTorch)",
+        "shape_ok": "shape {shape}: one (size, size) mask per frame",
+        "shape_fix": "shape {shape}, expected {expected}: drop the channel axis (pred[..., 0]) "
+                     "and keep one mask per input frame",
+        "dtype_ok": "dtype uint8",
+        "dtype_fix": "dtype {dtype}, expected uint8: threshold, then .astype(np.uint8)",
+        "values_ok": "values only 0 and 1",
+        "values_fix": "values {shown}: masks must hold only 0 and 1 (logits > 0, or probabilities > 0.5)",
+        "failed": "self-check failed: the grader would refuse these masks; fix the lines marked FIX",
+        "fraction": "{fraction:.1%} of the pixels are predicted person, {truth:.1%} really are: "
+                    "a threshold at the wrong place (0.5 on logits?) or a loss that does not match the "
+                    "model's output (from_logits?) gives masks that are almost empty or almost full",
+        "scores": "validation IoU {iou:.3f}, Dice {dice:.3f}",
+        "baseline": " (baseline IoU {baseline:.3f}: {verdict})",
+        "beaten": "beaten",
+        "not_beaten": "NOT beaten, so it would earn no points",
+    },
+    "es": {
+        "ok": "bien", "fix": "ARREGLA", "note": "nota",
+        "header": "autocomprobación con {n} fotogramas de validación:",
+        "raised": "predict(images) lanzó {kind}: {text}",
+        "traceback": "ejecuta predict con unos pocos fotogramas en una celda aparte para ver la traza completa",
+        "array_ok": "predict devuelve un array de NumPy",
+        "array_fix": "predict devuelve {kind}, no un array de NumPy: conviértelo "
+                     "(keras.ops.convert_to_numpy, o tensor.cpu().numpy() en PyTorch)",
+        "shape_ok": "forma {shape}: una máscara (tamaño, tamaño) por fotograma",
+        "shape_fix": "forma {shape}, se esperaba {expected}: quita el eje de canales (pred[..., 0]) "
+                     "y deja una máscara por fotograma de entrada",
+        "dtype_ok": "tipo uint8",
+        "dtype_fix": "tipo {dtype}, se esperaba uint8: aplica el umbral y después .astype(np.uint8)",
+        "values_ok": "solo valores 0 y 1",
+        "values_fix": "valores {shown}: las máscaras solo pueden contener 0 y 1 (logits > 0, o probabilidades > 0.5)",
+        "failed": "la autocomprobación ha fallado: el calificador rechazaría estas máscaras; "
+                  "corrige las líneas marcadas con ARREGLA",
+        "fraction": "el {fraction:.1%} de los píxeles se predice como persona, y lo es el {truth:.1%}: "
+                    "un umbral mal puesto (¿0.5 sobre logits?) o una pérdida que no corresponde a la "
+                    "salida del modelo (¿from_logits?) da máscaras casi vacías o casi llenas",
+        "scores": "IoU de validación {iou:.3f}, Dice {dice:.3f}",
+        "baseline": " (IoU de la referencia trivial {baseline:.3f}: {verdict})",
+        "beaten": "superada",
+        "not_beaten": "NO superada, así que no obtendría puntos",
+    },
+}
+
+
+def _check(ok: bool, passed: str, failed: str, say: dict) -> bool:
+    print(f"  {say['ok'] if ok else say['fix']} {passed if ok else failed}")
     return ok
 
 
 def self_check(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, masks: np.ndarray,
-               *, baseline_iou: float | None = None) -> dict | None:
+               *, baseline_iou: float | None = None, lang: str = "en") -> dict | None:
     """Check `predict` on validation frames as the grader would; print one line per check and the scores.
 
     The grader needs, for N frames of shape (N, size, size, 3), an array of N masks of shape
     (size, size), dtype uint8, holding only 0 and 1. Returns {'dice', 'iou', 'pixel_accuracy'}
     on the frames, or None when a check failed. With `baseline_iou`, also says whether the model
     beats the trivial baseline. Never raises on a mistake in `predict`: it is reported instead.
+    `lang` ("en" or "es") is the language of the printed lines.
     """
+    if lang not in MESSAGES:
+        raise CourseError(f"self_check: unknown language {lang!r}; use one of {', '.join(MESSAGES)}")
+    say = MESSAGES[lang]
     images, masks = np.asarray(images), np.asarray(masks)
     expected = (len(images), *images.shape[1:3])
-    print(f"self-check on {len(images)} validation frames:")
+    print(say["header"].format(n=len(images)))
     try:
         pred = predict(images)
     except Exception as exc:  # noqa: BLE001 - the student's code: report, do not stop
-        print(f"  FIX  predict(images) raised {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-        print("       run predict on a few frames in a cell of its own to see the full traceback")
+        text = " ".join(str(exc).split())[:300]
+        print(f"  {say['fix']} " + say["raised"].format(kind=type(exc).__name__, text=text))
+        print("       " + say["traceback"])
         return None
-    if not _check(isinstance(pred, np.ndarray), "predict returns a NumPy array",
-                  f"predict returns {type(pred).__name__}, not a NumPy array: convert it "
-                  "(keras.ops.convert_to_numpy, or tensor.cpu().numpy() in PyTorch)"):
+    if not _check(isinstance(pred, np.ndarray), say["array_ok"], say["array_fix"].format(kind=type(pred).__name__), say):
         return None
-    good = _check(pred.shape == expected, f"shape {pred.shape}: one (size, size) mask per frame",
-                  f"shape {pred.shape}, expected {expected}: drop the channel axis (pred[..., 0]) "
-                  "and keep one mask per input frame")
-    good &= _check(pred.dtype == np.uint8, "dtype uint8",
-                   f"dtype {pred.dtype}, expected uint8: threshold, then .astype(np.uint8)")
+    good = _check(pred.shape == expected, say["shape_ok"].format(shape=pred.shape),
+                  say["shape_fix"].format(shape=pred.shape, expected=expected), say)
+    good &= _check(pred.dtype == np.uint8, say["dtype_ok"], say["dtype_fix"].format(dtype=pred.dtype), say)
     values = np.unique(pred) if pred.size else np.array([])
     shown = ", ".join(str(v) for v in values[:5].tolist()) + (", ..." if len(values) > 5 else "")
-    good &= _check(set(values.tolist()) <= {0, 1}, "values only 0 and 1",
-                   f"values {shown}: masks must hold only 0 and 1 (logits > 0, or probabilities > 0.5)")
+    good &= _check(set(values.tolist()) <= {0, 1}, say["values_ok"], say["values_fix"].format(shown=shown), say)
     if not good:
-        print("self-check failed: the grader would refuse these masks; fix the lines marked FIX")
+        print(say["failed"])
         return None
     fraction = float(pred.mean()) if pred.size else 0.0
     truth = float(masks.mean()) if masks.size else 0.0
     if fraction < 0.2 * truth or fraction > min(1.0, 3 * truth + 0.05):
-        print(f"  note {fraction:.1%} of the pixels are predicted person, {truth:.1%} really are: "
-              "a threshold at the wrong place (0.5 on logits?) or a loss that does not match the "
-              "model's output (from_logits?) gives masks that are almost empty or almost full")
+        print(f"  {say['note']} " + say["fraction"].format(fraction=fraction, truth=truth))
     result = scores(masks, pred)
-    line = f"validation IoU {result['iou']:.3f}, Dice {result['dice']:.3f}"
+    line = say["scores"].format(iou=result["iou"], dice=result["dice"])
     if baseline_iou is not None:
         beats = result["iou"] > baseline_iou
-        line += f" (baseline IoU {baseline_iou:.3f}: {'beaten' if beats else 'NOT beaten, so it would earn no points'})"
+        line += say["baseline"].format(baseline=baseline_iou, verdict=say["beaten"] if beats else say["not_beaten"])
     print(line)
     return result
 

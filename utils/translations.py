@@ -118,7 +118,7 @@ FREE_TEXT_CALLS = frozenset({
 })
 FREE_TEXT_KEYWORDS = frozenset({
     "label", "labels", "title", "titles", "xlabel", "ylabel", "suptitle", "desc", "description", "help",
-    "caption", "message",
+    "caption", "message", "lang",
 })
 _FREE = "<free text>"
 
