@@ -22,7 +22,7 @@ from PIL import Image
 from utils import grading, mads
 from utils.errors import CourseError
 from utils.grading import calibrate as calibration
-from utils.grading.duplicates import NEAR_IDENTICAL, min_shared
+from utils.grading.duplicates import NEAR_IDENTICAL, SHARED_ERRORS, mean_iou_packed, min_shared, pack
 from utils.profiles import choose_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,6 +357,15 @@ def duplicate_class(lab, tmp_path_factory):
     _save(dave, subs / "dave" / "masks")
     erin = {n: np.maximum(m, np.roll(m, -1, axis=1)) | np.roll(m, -2, axis=1) for n, m in truth.items()}  # honest, different
     _save(erin, subs / "erin" / "masks")
+    strong = {}
+    for student, which in (("kim", 0), ("lee", -1)):  # two near-perfect students, each missing a different pixel
+        strong[student] = {}
+        for n, m in truth.items():
+            m = m.copy()
+            ys, xs = np.nonzero(m)
+            m[ys[which], xs[which]] = 0
+            strong[student][n] = m
+        _save(strong[student], subs / student / "masks")
     person = {n: np.ones_like(m) for n, m in truth.items()}
     _save(person, subs / "frank" / "masks")
     shutil.copytree(subs / "frank", subs / "gina")  # the same all-person files: a baseline, not a copy
@@ -367,27 +376,30 @@ def duplicate_class(lab, tmp_path_factory):
     shutil.copytree(subs / "hank", subs / "ivy")  # both handed in the unmodified starter
     out = base / "grades"
     rows = grading.grade_submissions(lab / "answers", subs, out, reference=0.9, reports=())
-    return {r.student: r for r in rows}, out
+    return {r.student: r for r in rows}, out, strong, truth
 
 
 def test_identical_and_near_identical_pairs_are_flagged_in_both_rows_and_listed(duplicate_class):
-    rows, out = duplicate_class
+    rows, out = duplicate_class[:2]
     for student, others in (("alice", ("carol", "dave")), ("carol", ("alice", "dave")), ("dave", ("alice", "carol"))):
         assert "POSSIBLE COPY" in rows[student].reason and all(o in rows[student].reason for o in others), student
     table = read_csv(out / "duplicates.csv")
-    assert table[0] == ["student_a", "student_b", "checks", "identical_files", "test_images", "mean_iou_between"]
+    assert table[0] == ["student_a", "student_b", "checks", "identical_files", "test_images", "mean_iou_between", "shared_errors"]
     pairs = {(r[0], r[1]): r for r in table[1:]}
     assert set(pairs) == {("alice", "carol"), ("alice", "dave"), ("carol", "dave")}
     assert pairs["alice", "carol"][2] == "identical files; near-identical masks" and pairs["alice", "carol"][3] == "12"
     assert pairs["alice", "dave"][2] == "near-identical masks" and pairs["alice", "dave"][3] == "0"
-    assert NEAR_IDENTICAL <= float(pairs["alice", "dave"][5]) < 1.0
+    assert NEAR_IDENTICAL <= float(pairs["alice", "dave"][5]) < 1.0 and SHARED_ERRORS <= float(pairs["alice", "dave"][6]) < 1.0
     assert min_shared(12) == 3
 
 
 def test_honest_and_baseline_submissions_are_not_flagged(duplicate_class):
-    rows, _ = duplicate_class
+    rows, _, strong, truth = duplicate_class
     assert rows["erin"].points > 0
-    for student in ("erin", "frank", "gina", "hank", "ivy"):
+    names = sorted(truth)
+    # kim and lee agree closely because both are nearly right, but they share none of their mistakes
+    assert mean_iou_packed(pack(strong["kim"], names), pack(strong["lee"], names)) >= NEAR_IDENTICAL
+    for student in ("erin", "frank", "gina", "hank", "ivy", "kim", "lee"):
         assert "COPY" not in rows[student].reason, (student, rows[student].reason)
     assert rows["hank"].points == rows["frank"].points == 0
 

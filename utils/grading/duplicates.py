@@ -6,10 +6,11 @@ Two checks, for the instructor to look at (never a verdict, never a change of po
   byte-identical mask files in both submissions. Masks that are all background, all person or
   the unmodified starter's output are left out: everyone may hand those in.
 - **near-identical predictions**: the mean IoU between the two students' masks, image by image,
-  is at least NEAR_IDENTICAL (0.98, a chosen threshold, not a measured one). Two models trained
-  apart each miss some of the person's pixels, mostly in different places, so their masks seldom
-  agree that closely; a copy with a few pixels changed does. A set that is itself near-identical
-  to a trivial baseline (all background, all person, the starter) is left out.
+  is at least NEAR_IDENTICAL (0.98), **and** they share at least SHARED_ERRORS (75 %) of their
+  mistakes (pixels where either differs from the truth, pooled over the test images). Two good
+  models agree with each other because both agree with the truth; what a copy shares is the same
+  mistakes. A set that is itself near-identical to a trivial baseline (all background, all
+  person, the starter) is left out. Both thresholds are chosen, not measured on real classes.
 
 Memory: a student is kept as the SHA-256 of each mask file and their masks sampled on a
 SAMPLE_GRID grid (nearest pixel, so the IoU of the samples estimates the full-size IoU), packed
@@ -31,6 +32,7 @@ from utils import mads
 from utils.grading.names import csv_cell
 
 NEAR_IDENTICAL = 0.98
+SHARED_ERRORS = 0.75
 SAMPLE_GRID = (96, 128)
 DUPLICATES = "duplicates.csv"
 FLAG = "POSSIBLE COPY"
@@ -78,6 +80,13 @@ class Signature:
     baseline_like: str = ""  # the trivial baseline this set is near-identical to, if any
 
 
+def shared_errors(a: np.ndarray, b: np.ndarray, truth: np.ndarray) -> float:
+    """Return the share of two packed mask sets' mistakes that they have in common (1.0 when neither makes any)."""
+    ea, eb = a ^ truth, b ^ truth
+    union = int(_count(ea | eb).sum())
+    return 1.0 if union == 0 else int(_count(ea & eb).sum()) / union
+
+
 @dataclass
 class Pair:
     """Two students flagged, with the evidence."""
@@ -86,13 +95,14 @@ class Pair:
     b: Signature
     identical_files: int
     mean_iou: float
+    shared_errors: float = 0.0
 
     def kinds(self, n: int) -> list[str]:
         """Return which checks flagged the pair."""
         out = []
         if self.identical_files >= min_shared(n):
             out.append("identical files")
-        if self.mean_iou >= NEAR_IDENTICAL and not (self.a.baseline_like or self.b.baseline_like):
+        if self.mean_iou >= NEAR_IDENTICAL and self.shared_errors >= SHARED_ERRORS and not (self.a.baseline_like or self.b.baseline_like):
             out.append("near-identical masks")
         return out
 
@@ -100,8 +110,10 @@ class Pair:
 class DuplicateFinder:
     """Builds each student's signature as they are graded, then finds the flagged pairs."""
 
-    def __init__(self, names: list[str], shapes: dict[str, tuple[int, int]], starters: dict[str, np.ndarray]):
+    def __init__(self, names: list[str], shapes: dict[str, tuple[int, int]], starters: dict[str, np.ndarray],
+                 truth: dict[str, np.ndarray] | None = None):
         self.names = list(names)
+        self.truth = pack(truth or {}, self.names)
         self.shapes = shapes
         self.starters = starters
         self._full: dict[tuple[int, int], list[np.ndarray]] = {}
@@ -143,8 +155,10 @@ class DuplicateFinder:
                 shared[a, b] = shared.get((a, b), 0) + 1
         out = []
         for a, b in combinations(sorted(signatures, key=lambda s: s.key), 2):
-            iou = mean_iou_packed(a.packed, b.packed) if a.packed is not None and b.packed is not None else 0.0
-            pair = Pair(a, b, shared.get((a.key, b.key), 0), iou)
+            both = a.packed is not None and b.packed is not None
+            iou = mean_iou_packed(a.packed, b.packed) if both else 0.0
+            errors = shared_errors(a.packed, b.packed, self.truth) if both and iou >= NEAR_IDENTICAL else 0.0
+            pair = Pair(a, b, shared.get((a.key, b.key), 0), iou, errors)
             if pair.kinds(n):
                 out.append(pair)
         return sorted(out, key=lambda p: (-p.identical_files, -p.mean_iou, p.a.student, p.b.student))
@@ -169,8 +183,9 @@ def write_duplicates(pairs: list[Pair], n: int, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student_a", "student_b", "checks", "identical_files", "test_images", "mean_iou_between"])
+        writer.writerow(["student_a", "student_b", "checks", "identical_files", "test_images", "mean_iou_between", "shared_errors"])
         for p in pairs:
-            writer.writerow([csv_cell(p.a.student), csv_cell(p.b.student), "; ".join(p.kinds(n)), p.identical_files, n, f"{p.mean_iou:.4f}"])
+            writer.writerow([csv_cell(p.a.student), csv_cell(p.b.student), "; ".join(p.kinds(n)), p.identical_files, n, f"{p.mean_iou:.4f}",
+                             f"{p.shared_errors:.3f}" if p.mean_iou >= NEAR_IDENTICAL else ""])
     os.replace(tmp, path)
     return path

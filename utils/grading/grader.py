@@ -323,7 +323,7 @@ def grade_submissions(
     _write_rubric(out / "rubric.json", source_rubric, rubric, ref, floor, floor_label, baselines)
     book = Gradebook(out)
     sub_fd = os.open(submissions, os.O_RDONLY | os.O_DIRECTORY)
-    finder = DuplicateFinder(key.names, key.shapes, key.starters)
+    finder = DuplicateFinder(key.names, key.shapes, key.starters, key.masks)
     ctx = _Context(key, rubric, use_floor, size, limits, threading.Event(), sub_fd, finder)
     done: dict[int, GradeRow] = {}
     signatures: list[Signature] = []
