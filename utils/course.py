@@ -26,6 +26,30 @@ def runs_dir() -> Path:
     return Path(os.environ.get("SEG_RUNS_DIR", ROOT / "runs")).expanduser()
 
 
+LANGUAGES = ("en", "es")
+_language = "en"
+
+
+def set_language(lang: str) -> None:
+    """Choose the language of what the course's helpers print and draw ("en" or "es"); the Spanish notebooks pass "es"."""
+    global _language
+    if lang not in LANGUAGES:
+        from utils.errors import CourseError
+
+        raise CourseError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    _language = lang
+
+
+def language() -> str:
+    """Return the language chosen with `set_language` ("en" by default)."""
+    return _language
+
+
+def say(en: str, es: str) -> str:
+    """Return the text in the chosen language: `say("epoch", "época")`."""
+    return es if _language == "es" else en
+
+
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 

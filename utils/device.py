@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from utils.course import say
+
 #: Tensor cores that run float16 fast arrived with compute capability 7.0 (Volta).
 MIN_MIXED_PRECISION_CC = (7, 0)
 
@@ -57,7 +59,7 @@ class DevicePlan:
     def describe(self) -> str:
         """Return the plan as one printable line."""
         if not self.gpus:
-            devices = "CPU only"
+            devices = say("CPU only", "solo CPU")
         else:
             names = ", ".join(
                 f"{g.name} (cc {g.compute_capability[0]}.{g.compute_capability[1]})"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.course import runs_dir
+from utils.course import language, runs_dir
 from utils.errors import CourseError
 from utils.metrics import scores
 
@@ -101,15 +101,17 @@ def _check(ok: bool, passed: str, failed: str, say: dict) -> bool:
 
 
 def self_check(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, masks: np.ndarray,
-               *, baseline_iou: float | None = None, lang: str = "en") -> dict | None:
+               *, baseline_iou: float | None = None, lang: str | None = None) -> dict | None:
     """Check `predict` on validation frames as the grader would; print one line per check and the scores.
 
     The grader needs, for N frames of shape (N, size, size, 3), an array of N masks of shape
     (size, size), dtype uint8, holding only 0 and 1. Returns {'dice', 'iou', 'pixel_accuracy'}
     on the frames, or None when a check failed. With `baseline_iou`, also says whether the model
     beats the trivial baseline. Never raises on a mistake in `predict`: it is reported instead.
-    `lang` ("en" or "es") is the language of the printed lines.
+    `lang` ("en" or "es") is the language of the printed lines; by default, `utils.set_language`'s.
     """
+    if lang is None:
+        lang = language()
     if lang not in MESSAGES:
         raise CourseError(f"self_check: unknown language {lang!r}; use one of {', '.join(MESSAGES)}")
     say = MESSAGES[lang]

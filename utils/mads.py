@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from utils.cache import cache_file, decode_parallel, read_cache, write_cache
-from utils.course import data_dir, in_colab, is_offline
+from utils.course import data_dir, in_colab, is_offline, say
 from utils.errors import CourseError
 
 HANDLE = "tapakah68/segmentation-full-body-mads-dataset"
@@ -526,7 +526,7 @@ def load_frames(
     """Return (images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1) of these frames, decoded in parallel."""
     return decode_parallel(
         len(frames), size, lambda i: _load_pair(frames[i], size), workers=workers, progress=progress,
-        desc=f"loading MADS at {size}x{size}", unit="frame",
+        desc=say(f"loading MADS at {size}x{size}", f"cargando MADS a {size}x{size}"), unit="frame",
     )
 
 
@@ -620,8 +620,8 @@ def _one_line(exc: BaseException) -> str:
 
 def print_terms() -> None:
     """Print the dataset's licence and the paper to cite."""
-    print(f"Segmentation Full Body MADS ({PAGE}) - licence {LICENCE}")
-    print(f"Cite: {CITATION}")
+    print(f"Segmentation Full Body MADS ({PAGE}) - {say('licence', 'licencia')} {LICENCE}")
+    print(f"{say('Cite', 'Cita')}: {CITATION}")
 
 
 def fetch_mads(dest: str | Path | None = None) -> Path:
@@ -678,6 +678,13 @@ BANNER = """
 #  downloaded. The frames below are generated figures on generated scenes in   #
 #  MADS's layout. Every number computed on them is NOT a result on MADS.       #
 ################################################################################"""
+BANNER_ES = """
+################################################################################
+#  SUSTITUTO SINTÉTICO: no se han encontrado los fotogramas reales de MADS, o  #
+#  no se han podido descargar. Los de abajo son figuras generadas en escenas   #
+#  generadas, con la estructura de MADS. Ninguna cifra calculada con ellos es  #
+#  un resultado sobre MADS.                                                    #
+################################################################################"""
 
 
 def _make_synthetic(dest: Path, count: int) -> Path:
@@ -722,15 +729,15 @@ def resolve_mads(
     root = _search(dest, default=False) if dest.is_dir() else None
     if root is None:
         root = _make_synthetic(dest, synthetic_count)
-    print(f"(real MADS unavailable: {why})")
+    print(say(f"(real MADS unavailable: {why})", f"(MADS real no disponible: {why})"))
     return _announce(Source(root, "synthetic"))
 
 
 def _announce(source: Source) -> Source:
     """Print the terms of the real data, or the banner of the stand-in; return the source."""
     if source.is_synthetic:
-        print(BANNER)
-        print(f"synthetic stand-in: {source.root}")
+        print(say(BANNER, BANNER_ES))
+        print(say("synthetic stand-in", "sustituto sintético") + f": {source.root}")
     else:
         print_terms()
     return source

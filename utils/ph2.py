@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from utils.cache import cache_file, decode_parallel, read_cache, write_cache
-from utils.course import data_dir, is_offline
+from utils.course import data_dir, is_offline, language, say
 from utils.errors import CourseError
 
 CLASSES = ("common nevus", "atypical nevus", "melanoma")
@@ -61,6 +61,10 @@ CITATION = (
 TERMS = (
     "PH2 is for research and educational use only: do not redistribute it, and cite the paper. "
     "Page: https://www.fc.up.pt/addi/ph2%20database.html"
+)
+TERMS_ES = (
+    "PH2 solo puede usarse para investigación y docencia: no lo redistribuyas y cita el artículo. "
+    "Página: https://www.fc.up.pt/addi/ph2%20database.html"
 )
 
 PAGE = "https://www.fc.up.pt/addi/ph2%20database.html"
@@ -242,7 +246,7 @@ def standin_version(root: str | Path) -> int | None:
 def _announce_terms() -> None:
     global _terms_shown
     if not _terms_shown:
-        print(f"{TERMS}\nCite: {CITATION}")
+        print(f"{say(TERMS, TERMS_ES)}\n{say('Cite', 'Cita')}: {CITATION}")
         _terms_shown = True
 
 
@@ -254,6 +258,13 @@ def _banner(root: Path) -> str:
         "To use the real data: run `python -m utils fetch ph2`, or download PH2Dataset.rar",
         f"from {PAGE}",
         "and set PH2_DIR to it (or pass its path).",
+    ] if language() != "es" else [
+        "NO SE ENCUENTRA PH2: SE USA EL SUSTITUTO SINTÉTICO.",
+        "Las cifras de abajo NO son resultados sobre PH2 (las imágenes las dibuja utils/synthetic.py).",
+        f"sustituto: {root}",
+        "Para usar los datos reales: ejecuta `python -m utils fetch ph2`, o descarga PH2Dataset.rar",
+        f"desde {PAGE}",
+        "y haz que PH2_DIR apunte a él (o pasa su ruta).",
     ]
     width = max(len(line) for line in lines) + 6
     edge = "!" * width
@@ -482,7 +493,7 @@ def _decode_all(cases: list[Case], size: int, workers: int | None, progress: boo
     """Decode every case into uint8 arrays, in the order of `cases`, on a pool of threads."""
     return decode_parallel(
         len(cases), size, lambda i: _decode_case(cases[i], size), workers=workers, progress=progress,
-        desc="loading PH2", unit="case",
+        desc=say("loading PH2", "cargando PH2"), unit="case",
     )
 
 
@@ -842,7 +853,7 @@ def fetch_ph2(
                 with contextlib.suppress(OSError):
                     file.unlink()
             continue
-        print(f"PH2 is ready at {root}\n{TERMS}\nCite: {CITATION}")
+        print(say(f"PH2 is ready at {root}", f"PH2 está listo en {root}") + f"\n{say(TERMS, TERMS_ES)}\n{say('Cite', 'Cita')}: {CITATION}")
         return root
     raise CourseError(
         f"could not fetch PH2 from any mirror ({' | '.join(failures)}); download PH2Dataset.rar by hand from "
@@ -873,7 +884,8 @@ def _synthetic_root(count: int) -> Path:
         found = standin_version(target)
         if found == PH2_GENERATOR_VERSION:
             return target
-        print(f"{target} was drawn by version {found} of the stand-in's generator: drawing version {PH2_GENERATOR_VERSION}")
+        print(say(f"{target} was drawn by version {found} of the stand-in's generator: drawing version {PH2_GENERATOR_VERSION}",
+                  f"{target} se dibujó con la versión {found} del generador del sustituto: se dibuja la versión {PH2_GENERATOR_VERSION}"))
         old = parent / f".{ROOT_NAME}.old-{os.getpid()}"
         with contextlib.suppress(OSError):  # another process may be replacing it too
             os.replace(target, old)

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from skimage.segmentation import find_boundaries
 
+from utils.course import say
+
 TRUTH_COLOUR = (0.1, 0.9, 0.2)  # green: the expert's mask
 PRED_COLOUR = (1.0, 0.2, 0.6)  # magenta: the model's mask
 
@@ -65,7 +67,7 @@ def show_overlays(
         ax.imshow(compare_overlay(images[i], truth[i], pred[i]))
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
-    fig.suptitle("green: expert mask, magenta: prediction", fontsize=10)
+    fig.suptitle(say("green: expert mask, magenta: prediction", "verde: máscara del experto, magenta: predicción"), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -84,10 +86,10 @@ def plot_history(histories: Mapping[str, Mapping[str, Sequence[float]]], metrics
         for name, hist in histories.items():
             if metric in hist:
                 epochs = np.arange(1, len(hist[metric]) + 1)
-                (line,) = ax.plot(epochs, hist[metric], label=f"{name} train")
+                (line,) = ax.plot(epochs, hist[metric], label=say(f"{name} train", f"{name} entrenamiento"))
                 if f"val_{metric}" in hist:
-                    ax.plot(epochs, hist[f"val_{metric}"], "--", color=line.get_color(), label=f"{name} validation")
-        ax.set_xlabel("epoch")
+                    ax.plot(epochs, hist[f"val_{metric}"], "--", color=line.get_color(), label=say(f"{name} validation", f"{name} validación"))
+        ax.set_xlabel(say("epoch", "época"))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

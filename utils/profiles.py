@@ -30,11 +30,15 @@ class Profile:
     learning_rate: float = 1e-3
 
     def describe(self) -> str:
-        """Return the profile as one printable line."""
-        cases = "all cases" if self.limit is None else f"{self.limit} cases"
-        return (
+        """Return the profile as one printable line (in the language of `utils.set_language`)."""
+        from utils.course import say
+
+        cases = say("all cases", "todos los casos") if self.limit is None else say(f"{self.limit} cases", f"{self.limit} casos")
+        return say(
             f"profile {self.name}: {self.size}x{self.size}, {self.epochs} epochs, batch {self.batch_size}, "
-            f"base filters {self.base_filters}, depth {self.depth}, {cases}"
+            f"base filters {self.base_filters}, depth {self.depth}, {cases}",
+            f"perfil {self.name}: {self.size}x{self.size}, {self.epochs} épocas, lotes de {self.batch_size}, "
+            f"filtros de base {self.base_filters}, profundidad {self.depth}, {cases}",
         )
 
     def as_dict(self) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from utils import mads
+from utils.course import say
 from utils.errors import CourseError
 from utils.grading.prepare import write_mask_png
 
@@ -38,7 +39,7 @@ def write_submission(
         path.unlink()
     (dest / "masks").mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in image_paths]
-    for start in tqdm(range(0, len(paths), batch_size), desc="writing the submission", unit="batch"):
+    for start in tqdm(range(0, len(paths), batch_size), desc=say("writing the submission", "escribiendo la entrega"), unit="batch"):
         chunk = paths[start : start + batch_size]
         full = [mads.read_image(p) for p in chunk]
         small = np.stack([mads.resize_image(img, size) for img in full])
