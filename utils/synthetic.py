@@ -28,6 +28,7 @@ from scipy import ndimage, spatial
 from skimage import draw
 from tqdm.auto import tqdm
 
+from utils.course import say
 from utils.errors import CourseError
 from utils.ph2 import CLASS_IDS
 
@@ -715,7 +716,7 @@ def synthetic_ph2(dest: str | Path, count: int = 200, seed: int = 0, progress: b
     _refuse_existing(target)
     with _partial_dir(dest, PH2_FOLDER) as tmp:
         rows = []
-        for case_id in tqdm(ids, desc="synthetic PH2", unit="case", disable=not progress):
+        for case_id in tqdm(ids, desc=say("synthetic PH2", "PH2 sintético"), unit="case", disable=not progress):
             rows.append(_ph2_row(case_id, _write_ph2_case(tmp, seed, case_id)))
         table = "\n".join([PH2_HEADER, *rows, "", _PH2_LEGEND])
         (tmp / "PH2_dataset.txt").write_text(table, encoding="utf-8")
@@ -1074,7 +1075,7 @@ def _mads_files(count: int, seed: int, progress: bool) -> Iterator[tuple[str, by
     studios: dict[int, tuple[np.ndarray, float]] = {}
     rows = []
     previewed = set()
-    for seq, cam, frame in tqdm(plan, desc="synthetic MADS", unit="frame", disable=not progress):
+    for seq, cam, frame in tqdm(plan, desc=say("synthetic MADS", "MADS sintético"), unit="frame", disable=not progress):
         if seq not in actors:
             actors[seq] = _mads_actor(seed, seq)
         if cam not in studios:
