@@ -9,12 +9,23 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from utils import mads
 
 INNER = mads.INNER
 W, H = 48, 32
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Keep a grading test away from real data, caches, the network and a profile set outside."""
+    monkeypatch.setenv("SEG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    monkeypatch.setenv("SEG_OFFLINE", "1")
+    monkeypatch.delenv("MADS_DIR", raising=False)
+    monkeypatch.delenv("SEG_PROFILE", raising=False)
 
 
 def make_dataset(root: Path) -> Path:

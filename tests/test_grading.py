@@ -16,21 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from grading_helpers import INNER, H, W, make_dataset, png_bytes, tree_digest
+from grading_helpers import INNER, H, W, isolated, make_dataset, png_bytes, tree_digest  # noqa: F401 (isolated: autouse fixture)
 from PIL import Image
 
 from utils import grading
 from utils.errors import CourseError
 from utils.grading import gradebook as gradebook_module
 from utils.grading import grader as grader_module
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
-    monkeypatch.setenv("SEG_OFFLINE", "1")
-    monkeypatch.delenv("MADS_DIR", raising=False)
 
 
 @pytest.fixture(scope="module")

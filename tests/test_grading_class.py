@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from grading_helpers import make_dataset, tree_digest
+from grading_helpers import isolated, make_dataset, tree_digest  # noqa: F401 (isolated: autouse fixture)
 from PIL import Image
 
 from utils import grading, mads
@@ -26,15 +26,6 @@ from utils.grading.duplicates import NEAR_IDENTICAL, SHARED_ERRORS, mean_iou_pac
 from utils.profiles import choose_profile
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("SEG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
-    monkeypatch.setenv("SEG_OFFLINE", "1")
-    monkeypatch.delenv("MADS_DIR", raising=False)
-    monkeypatch.delenv("SEG_PROFILE", raising=False)
 
 
 @pytest.fixture(scope="module")
