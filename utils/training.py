@@ -112,7 +112,10 @@ def fit_segmenter(
     train_ds = make_dataset(*train, batch_size, shuffle=True, augment=augment, seed=seed)
     val_ds = make_dataset(*val, batch_size)
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[WarmStartStatistics(), keep], verbose=verbose)
+    # shuffle=False: make_dataset already shuffles each epoch from `seed`; Keras's own shuffling of a PyDataset
+    # would reorder those batches with Python's global `random`, so the same seed would not give the same run
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[WarmStartStatistics(), keep],
+                        shuffle=False, verbose=verbose)
     history.seconds = time.perf_counter() - start
     history.best_epoch, history.best_val_dice = keep.best_epoch, keep.best
     if checkpoint is not None:
