@@ -274,6 +274,7 @@ plt.plot(row["curve"], label="validation")
 show(images, titles=[f"{'best' if i < 3 else 'worst'}: {names[i]}" for i in range(6)])
 if not results:
     raise CourseError("no results: train first")
+assert len(names) == 6, f"six names expected, got {len(names)}"
 %matplotlib inline
 !ls runs
 """
@@ -288,6 +289,7 @@ plt.plot(row["curve"], label="validación")
 show(images, titles=[f"{'mejor' if i < 3 else 'peor'}: {names[i]}" for i in range(6)])
 if not results:
     raise CourseError("sin resultados: entrena primero")
+assert len(names) == 6, f"se esperaban seis nombres, hay {len(names)}"
 %matplotlib inline
 !ls runs
 """
@@ -309,6 +311,8 @@ def test_spanish_comments_messages_and_labels_are_allowed():
     ("if i < 3", "if i <= 3", "a condition inside a label"),
     ("names[i]", "names[i + 1]", "an expression inside a label"),
     ("%matplotlib inline", "%matplotlib widget", "a magic"),
+    ("len(names) == 6", "len(names) >= 6", "an assertion's test"),
+    ("hay {len(names)}", "hay {len(names) - 1}", "an expression in an assertion's message"),
 ])
 def test_any_change_of_the_program_is_caught(old, new, what):
     assert old in SPANISH_CELL, what

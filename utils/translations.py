@@ -109,7 +109,7 @@ def _label(cell: nbformat.NotebookNode) -> str:
 
 # Free text: what a person reads and a translator may put into Spanish. A string literal is free text
 # only where it stands directly as an argument of one of these calls (or of an exception), or as the
-# value of one of these keywords, or as a docstring; an f-string there keeps its {expressions} as code.
+# value of one of these keywords, or as a docstring or an assertion's message; an f-string there keeps its {expressions} as code.
 # Every other string (a key, a file name, a column, an option, a format spec) is code and must stay
 # the same, so a translator cannot change what the program compares or reads.
 FREE_TEXT_CALLS = frozenset({
@@ -158,6 +158,10 @@ class _Program(ast.NodeTransformer):
         keywords = [ast.keyword(k.arg, self._free(k.value) if k.arg in FREE_TEXT_KEYWORDS else self.visit(k.value))
                     for k in node.keywords]
         return ast.Call(func, args, keywords)
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        """An assertion's message is read by a person: free text; its test is code."""
+        return ast.copy_location(ast.Assert(self.visit(node.test), node.msg and self._free(node.msg)), node)
 
     def _docstring(self, node):
         self.generic_visit(node)
