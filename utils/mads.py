@@ -581,7 +581,7 @@ def load_frames(
     """Return (images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1) of these frames, decoded in parallel."""
     return decode_parallel(
         len(frames), size, lambda i: _load_pair(frames[i], size), workers=workers, progress=progress,
-        desc=say(f"loading MADS at {size}x{size}", f"cargando MADS a {size}x{size}"), unit="frame",
+        desc=say(f"loading MADS at {size}x{size}", f"cargando MADS a {size}x{size}"), unit=say("frame", "fotograma"),
     )
 
 

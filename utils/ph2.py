@@ -556,7 +556,7 @@ def _decode_all(cases: list[Case], size: int, workers: int | None, progress: boo
     """Decode every case into uint8 arrays, in the order of `cases`, on a pool of threads."""
     return decode_parallel(
         len(cases), size, lambda i: _decode_case(cases[i], size), workers=workers, progress=progress,
-        desc=say("loading PH2", "cargando PH2"), unit="case",
+        desc=say("loading PH2", "cargando PH2"), unit=say("case", "caso"),
     )
 
 
@@ -860,7 +860,7 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should not be
-            for info in tqdm(members, desc=say(f"extracting {archive.name}", f"extrayendo {archive.name}"), unit="file", disable=not progress):
+            for info in tqdm(members, desc=say(f"extracting {archive.name}", f"extrayendo {archive.name}"), unit=say("file", "archivo"), disable=not progress):
                 handle.extract(info, tmp)
             root = _locate_root(tmp)
             if root is None:

@@ -721,7 +721,7 @@ def synthetic_ph2(dest: str | Path, count: int = 200, seed: int = 0, progress: b
     _refuse_existing(target)
     with _partial_dir(dest, PH2_FOLDER) as tmp:
         rows = []
-        for case_id in tqdm(ids, desc=say("synthetic PH2", "PH2 sintético"), unit="case", disable=not progress):
+        for case_id in tqdm(ids, desc=say("synthetic PH2", "PH2 sintético"), unit=say("case", "caso"), disable=not progress):
             rows.append(_ph2_row(case_id, _write_ph2_case(tmp, seed, case_id)))
         table = "\n".join([PH2_HEADER, *rows, "", _PH2_LEGEND])
         (tmp / "PH2_dataset.txt").write_text(table, encoding="utf-8")
@@ -1081,7 +1081,7 @@ def _mads_files(count: int, seed: int, progress: bool) -> Iterator[tuple[str, by
     studios: dict[int, tuple[np.ndarray, float]] = {}
     rows = []
     previewed = set()
-    for seq, cam, frame in tqdm(plan, desc=say("synthetic MADS", "MADS sintético"), unit="frame", disable=not progress):
+    for seq, cam, frame in tqdm(plan, desc=say("synthetic MADS", "MADS sintético"), unit=say("frame", "fotograma"), disable=not progress):
         if seq not in actors:
             actors[seq] = _mads_actor(seed, seq)
         if cam not in studios:
