@@ -128,5 +128,5 @@ def write_cache(path: Path, keys: list[str], **arrays: np.ndarray) -> None:
                     old.unlink()
     except OSError as err:
         warnings.warn(say(f"could not write the cache {path} ({err}): the next load decodes again",
-                          f"no se ha podido escribir la caché {path} ({err}): la próxima carga volverá a decodificar"),
+                          f"no se ha podido escribir la caché {path} ({err}): la próxima carga volverá a decodificar las imágenes"),
                       stacklevel=3)

@@ -634,7 +634,7 @@ def split_by_sequence(
     fractions = [float(f) for f in fractions]
     if len(fractions) not in (2, 3) or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
         raise CourseError(say(f"fractions {tuple(fractions)} must be 2 or 3 non-negative numbers summing to 1",
-                              f"fractions {tuple(fractions)} debe ser 2 o 3 números no negativos que sumen 1"))
+                              f"fractions {tuple(fractions)} debe contener 2 o 3 números no negativos que sumen 1"))
     sides = ["train", "test"] if len(fractions) == 2 else ["train", "val", "test"]
     counts = Counter(sequences)
     wanted = [s for s, f in zip(sides, fractions) if f > 0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from utils.course import say
 from utils.errors import CourseError
 
 
@@ -25,9 +24,7 @@ def build_unet(size: int = 128, base_filters: int = 16, depth: int = 4, *, chann
     through the skip connection, the decoder level of the same resolution.
     """
     if depth < 1 or size % (2**depth):
-        raise CourseError(say(f"U-Net size {size} must be divisible by 2**depth = {2**depth}: choose another size or depth",
-                              f"el tamaño {size} de la U-Net debe ser divisible entre 2**depth = {2**depth}: elige otro "
-                              "tamaño u otra profundidad"))
+        raise CourseError(f"U-Net size {size} must be divisible by 2**depth = {2**depth}: choose another size or depth")
     inputs = keras.Input((size, size, channels), name="image")
     x = inputs
     skips = []

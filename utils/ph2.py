@@ -116,7 +116,8 @@ def _how_to_get(it: bool = False) -> str:
     """Return how to get PH2, in the chosen language; `it`: "fetch it ..." after an instruction naming PH2."""
     return say(
         f"{'fetch it' if it else 'get PH2'} with `python -m utils fetch ph2` or download PH2Dataset.rar from {PAGE}",
-        f"{'descárgalo' if it else 'consigue PH2'} con `python -m utils fetch ph2` o descarga PH2Dataset.rar desde {PAGE}",
+        f"descárgalo con `python -m utils fetch ph2` o a mano (PH2Dataset.rar) desde {PAGE}" if it
+        else f"consigue PH2 con `python -m utils fetch ph2` o descarga PH2Dataset.rar desde {PAGE}",
     )
 
 
@@ -670,7 +671,7 @@ def split_indices(
     if len(fr) != 3 or any(not np.isfinite(f) or f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
         raise CourseError(say(
             f"fractions must be three non-negative numbers (train, val, test) summing to 1, got {tuple(fractions)}",
-            f"fractions debe ser tres números no negativos (train, val, test) que sumen 1, no {tuple(fractions)}",
+            f"fractions debe contener tres números no negativos (train, val, test) que sumen 1, no {tuple(fractions)}",
         ))
     n = len(data)
     if n == 0:
@@ -840,7 +841,8 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
     if target.exists():
         raise CourseError(say(
             f"{target} already exists and is never overwritten: use it as it is, or move it away and extract again",
-            f"{target} ya existe y nunca se sobrescribe: úsalo tal como está, o muévelo a otro sitio y vuelve a extraer",
+            f"la carpeta {target} ya existe y nunca se sobrescribe: úsala tal como está, o muévela a otro sitio "
+            "y vuelve a extraer",
         ))
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -882,7 +884,8 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
             if target.exists():
                 raise CourseError(say(
                     f"{target} appeared while extracting and is never overwritten: use it or move it away",
-                    f"{target} ha aparecido durante la extracción y nunca se sobrescribe: úsalo o muévelo a otro sitio",
+                    f"la carpeta {target} ha aparecido durante la extracción y nunca se sobrescribe: úsala o muévela "
+                    "a otro sitio",
                 ))
             os.rename(root, target)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, *_rar_errors()) as err:
