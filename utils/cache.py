@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from utils.course import data_dir
+from utils.course import data_dir, say
 
 
 def default_workers() -> int:
@@ -127,4 +127,6 @@ def write_cache(path: Path, keys: list[str], **arrays: np.ndarray) -> None:
                 with contextlib.suppress(OSError):
                     old.unlink()
     except OSError as err:
-        warnings.warn(f"could not write the cache {path} ({err}): the next load decodes again", stacklevel=3)
+        warnings.warn(say(f"could not write the cache {path} ({err}): the next load decodes again",
+                          f"no se ha podido escribir la caché {path} ({err}): la próxima carga volverá a decodificar las imágenes"),
+                      stacklevel=3)

@@ -36,7 +36,9 @@ def set_language(lang: str) -> None:
     if lang not in LANGUAGES:
         from utils.errors import CourseError
 
-        raise CourseError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+        choices = ", ".join(LANGUAGES)
+        raise CourseError(say(f"unknown language {lang!r}: use one of {choices}",
+                              f"idioma desconocido {lang!r}: usa uno de {choices}"))
     _language = lang
 
 

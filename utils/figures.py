@@ -354,7 +354,7 @@ def synthetic_nevus(path: Path) -> Path:
     """Draw one synthetic case of each class with its mask, each showing some of dermoscopy's difficulties."""
     import textwrap
 
-    from utils.ph2 import CLASSES
+    from utils.ph2 import class_names
     from utils.plots import overlay
     from utils.synthetic import PH2_GENERATOR_VERSION, _ph2_case, _ph2_case_scene, _stratified_ids
 
@@ -379,7 +379,7 @@ def synthetic_nevus(path: Path) -> Path:
         shown += ["strong vignette"] if scene["vignette"] == "strong" else []
         box = (0, 768, 560, 0)  # sizes differ by a few pixels: every panel gets the same box
         axes[0, col].imshow(image, extent=box, aspect="auto")
-        axes[0, col].set_title(f"{CLASSES[col]} ({case_id})\n" + textwrap.fill(", ".join(shown), 40), fontsize=8)
+        axes[0, col].set_title(f"{class_names()[col]} ({case_id})\n" + textwrap.fill(", ".join(shown), 40), fontsize=8)
         axes[1, col].imshow(overlay(image, mask > 127), extent=box, aspect="auto")
         axes[1, col].set_title("lesion mask", fontsize=8)
     for ax in axes.ravel():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.course import language, runs_dir
+from utils.course import language, runs_dir, say
 from utils.errors import CourseError
 from utils.metrics import scores
 
@@ -28,7 +28,8 @@ def prior_mask(y_train: np.ndarray) -> np.ndarray:
     """
     y = np.asarray(y_train)
     if y.ndim != 3 or len(y) == 0:
-        raise CourseError(f"prior_mask needs training masks of shape (N, size, size) with N > 0, got {y.shape}")
+        raise CourseError(say(f"prior_mask needs training masks of shape (N, size, size) with N > 0, got {y.shape}",
+                              f"prior_mask necesita máscaras de entrenamiento de forma (N, size, size) con N > 0, no {y.shape}"))
     prior = y.mean(axis=0)
     return (prior > np.quantile(prior, 1 - y.mean())).astype(np.uint8)
 
@@ -95,8 +96,8 @@ MESSAGES = {
 }
 
 
-def _check(ok: bool, passed: str, failed: str, say: dict) -> bool:
-    print(f"  {say['ok'] if ok else say['fix']} {passed if ok else failed}")
+def _check(ok: bool, passed: str, failed: str, text: dict) -> bool:
+    print(f"  {text['ok'] if ok else text['fix']} {passed if ok else failed}")
     return ok
 
 
@@ -113,38 +114,40 @@ def self_check(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, 
     if lang is None:
         lang = language()
     if lang not in MESSAGES:
-        raise CourseError(f"self_check: unknown language {lang!r}; use one of {', '.join(MESSAGES)}")
-    say = MESSAGES[lang]
+        choices = ", ".join(MESSAGES)
+        raise CourseError(say(f"self_check: unknown language {lang!r}; use one of {choices}",
+                              f"self_check: idioma desconocido {lang!r}; usa uno de {choices}"))
+    text = MESSAGES[lang]
     images, masks = np.asarray(images), np.asarray(masks)
     expected = (len(images), *images.shape[1:3])
-    print(say["header"].format(n=len(images)))
+    print(text["header"].format(n=len(images)))
     try:
         pred = predict(images)
     except Exception as exc:  # noqa: BLE001 - the student's code: report, do not stop
-        text = " ".join(str(exc).split())[:300]
-        print(f"  {say['fix']} " + say["raised"].format(kind=type(exc).__name__, text=text))
-        print("       " + say["traceback"])
+        reason = " ".join(str(exc).split())[:300]
+        print(f"  {text['fix']} " + text["raised"].format(kind=type(exc).__name__, text=reason))
+        print("       " + text["traceback"])
         return None
-    if not _check(isinstance(pred, np.ndarray), say["array_ok"], say["array_fix"].format(kind=type(pred).__name__), say):
+    if not _check(isinstance(pred, np.ndarray), text["array_ok"], text["array_fix"].format(kind=type(pred).__name__), text):
         return None
-    good = _check(pred.shape == expected, say["shape_ok"].format(shape=pred.shape),
-                  say["shape_fix"].format(shape=pred.shape, expected=expected), say)
-    good &= _check(pred.dtype == np.uint8, say["dtype_ok"], say["dtype_fix"].format(dtype=pred.dtype), say)
+    good = _check(pred.shape == expected, text["shape_ok"].format(shape=pred.shape),
+                  text["shape_fix"].format(shape=pred.shape, expected=expected), text)
+    good &= _check(pred.dtype == np.uint8, text["dtype_ok"], text["dtype_fix"].format(dtype=pred.dtype), text)
     values = np.unique(pred) if pred.size else np.array([])
     shown = ", ".join(str(v) for v in values[:5].tolist()) + (", ..." if len(values) > 5 else "")
-    good &= _check(set(values.tolist()) <= {0, 1}, say["values_ok"], say["values_fix"].format(shown=shown), say)
+    good &= _check(set(values.tolist()) <= {0, 1}, text["values_ok"], text["values_fix"].format(shown=shown), text)
     if not good:
-        print(say["failed"])
+        print(text["failed"])
         return None
     fraction = float(pred.mean()) if pred.size else 0.0
     truth = float(masks.mean()) if masks.size else 0.0
     if fraction < 0.2 * truth or fraction > min(1.0, 3 * truth + 0.05):
-        print(f"  {say['note']} " + say["fraction"].format(fraction=fraction, truth=truth))
+        print(f"  {text['note']} " + text["fraction"].format(fraction=fraction, truth=truth))
     result = scores(masks, pred)
-    line = say["scores"].format(iou=result["iou"], dice=result["dice"])
+    line = text["scores"].format(iou=result["iou"], dice=result["dice"])
     if baseline_iou is not None:
         beats = result["iou"] > baseline_iou
-        line += say["baseline"].format(baseline=baseline_iou, verdict=say["beaten"] if beats else say["not_beaten"])
+        line += text["baseline"].format(baseline=baseline_iou, verdict=text["beaten"] if beats else text["not_beaten"])
     print(line)
     return result
 
@@ -161,7 +164,9 @@ def write_report(report: dict, name: str) -> Path:
     try:
         text = json.dumps(report, indent=2, sort_keys=False)
     except (TypeError, ValueError) as exc:
-        raise CourseError(f"report {name!r} is not plain JSON ({exc}): convert NumPy numbers with float()/int()") from None
+        raise CourseError(say(f"report {name!r} is not plain JSON ({exc}): convert NumPy numbers with float()/int()",
+                              f"el informe {name!r} no es JSON simple ({exc}): convierte los números de NumPy con "
+                              "float()/int()")) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
     return path

@@ -43,9 +43,13 @@ def rewrite_links(repo: str, ref: str | None = None, root: Path = course.ROOT) -
     """Rewrite every link from the current REPO/REF to `repo`/`ref`; return the files changed."""
     ref = ref or course.REF
     if not _REPO_RE.match(repo):
-        raise CourseError(f"--repo {repo!r} is not OWNER/NAME, e.g. --repo my-school/semantic-segmentation")
+        raise CourseError(course.say(f"--repo {repo!r} is not OWNER/NAME, e.g. --repo my-school/semantic-segmentation",
+                                     f"--repo {repo!r} no tiene la forma OWNER/NAME; por ejemplo, "
+                                     "--repo my-school/semantic-segmentation"))
     if not _REF_RE.match(ref) or ".." in ref:
-        raise CourseError(f"--ref {ref!r} is not a branch or tag name, e.g. --ref main or --ref v1.0")
+        raise CourseError(course.say(f"--ref {ref!r} is not a branch or tag name, e.g. --ref main or --ref v1.0",
+                                     f"--ref {ref!r} no es un nombre de rama ni de etiqueta; por ejemplo, "
+                                     "--ref main o --ref v1.0"))
     settings = (root / "utils" / "course.py").read_text(encoding="utf-8")
     old_repo = re.search(r'^REPO = "([^"]*)"$', settings, flags=re.M).group(1)
     old_ref = re.search(r'^REF = "([^"]*)"$', settings, flags=re.M).group(1)

@@ -43,6 +43,7 @@ PAGE = f"https://www.kaggle.com/datasets/{HANDLE}"
 INNER = "segmentation_full_body_mads_dataset_1192_img"
 ZIP_NAMES = ("segmentation-full-body-mads-dataset.zip", "archive.zip")
 LICENCE = "CC BY-ND 4.0 (attribution, no derivatives): do not redistribute the frames or masks."
+LICENCE_ES = "CC BY-ND 4.0 (atribución, sin obras derivadas): no redistribuyas los fotogramas ni las máscaras."
 CITATION = (
     "W. Zhang, Z. Liu, L. Zhou, H. Leung, A. B. Chan, "
     '"Martial Arts, Dancing and Sports dataset: a challenging stereo and multi-view dataset for 3D human '
@@ -59,6 +60,27 @@ How to get Segmentation Full Body MADS ({PAGE}, about 475 MB):
     download it.
   * By hand: download the zip from the dataset page ("Download") and pass its path, or the path of
     any folder of its extraction, to load_mads(...) / resolve_mads(...) or set MADS_DIR to it."""
+DOWNLOAD_HELP_ES = f"""\
+Cómo conseguir Segmentation Full Body MADS ({PAGE}, unos 475 MB):
+  * En tu equipo: crea un token de la API de Kaggle (kaggle.com > Settings > API > Create New Token) y
+    guárdalo como ~/.kaggle/kaggle.json, o define las variables KAGGLE_USERNAME y KAGGLE_KEY; después
+    ejecuta `python -m utils fetch mads` o llama a utils.mads.fetch_mads().
+  * En Google Colab: añade KAGGLE_USERNAME y KAGGLE_KEY como secretos de Colab (el icono de la llave, a la
+    izquierda, con acceso del cuaderno activado), o sube kaggle.json a ~/.kaggle/; después vuelve a
+    ejecutar el cuaderno.
+  * En un cuaderno de Kaggle: no hace falta configurar nada; añade el conjunto de datos con "Add Input"
+    o deja que kagglehub lo descargue.
+  * A mano: descarga el zip desde la página del conjunto de datos ("Download") y pasa su ruta, o la de
+    cualquier carpeta de su extracción, a load_mads(...) / resolve_mads(...), o haz que MADS_DIR apunte a ella."""
+
+#: How a Source's kind reads next to "data" / "datos" in each language: "real data", "datos sintéticos".
+KIND_LABELS = {"mads": ("real", "reales"), "synthetic": ("synthetic", "sintéticos")}
+
+
+def kind_label(kind: str) -> str:
+    """Return a data kind ("mads", "synthetic") as an adjective for "{label} data" / "datos {label}", in the chosen language."""
+    en, es = KIND_LABELS.get(kind, (kind, kind))
+    return say(en, es)
 
 _NAME_RE = re.compile(r"^(?P<style>[^_]+)_(?P<sequence>.+)_(?P<camera>[Cc]\d+)_(?P<frame>\d+)$")
 _CACHE_VERSION = "mads-cache-1 PIL-LANCZOS/BILINEAR"
@@ -75,6 +97,11 @@ class Source(NamedTuple):
     def is_synthetic(self) -> bool:
         """Return True for the synthetic stand-in."""
         return self.kind == "synthetic"
+
+    @property
+    def label(self) -> str:
+        """Return the kind to show next to "data" / "datos" ("real" / "reales", "synthetic" / "sintéticos")."""
+        return kind_label(self.kind)
 
 
 class NameParts(NamedTuple):
@@ -139,10 +166,12 @@ def parse_name(name: str | Path) -> NameParts:
     stem = Path(name).stem if str(name).lower().endswith(".png") else Path(name).name
     m = _NAME_RE.match(stem)
     if not m:
-        raise CourseError(
+        raise CourseError(say(
             f"{Path(name).name}: not a MADS frame name (expected Style_Sequence_Camera_Frame.png, "
-            "e.g. HipHop_HipHop1_C0_00180.png): rename it or move it out of the dataset folder"
-        )
+            "e.g. HipHop_HipHop1_C0_00180.png): rename it or move it out of the dataset folder",
+            f"{Path(name).name}: no es un nombre de fotograma de MADS (se esperaba Style_Sequence_Camera_Frame.png, "
+            "por ejemplo HipHop_HipHop1_C0_00180.png): cámbiale el nombre o sácalo de la carpeta del conjunto de datos",
+        ))
     return NameParts(m["style"], m["sequence"], m["camera"].upper(), int(m["frame"]))
 
 
@@ -207,9 +236,10 @@ def find_mads(path: str | Path | None = None) -> Path:
         elif zipfile.is_zipfile(path):
             return _extract(path)
         else:
-            raise CourseError(
-                f"{path} is neither a zip archive nor a folder: give the downloaded MADS zip or its extracted folder"
-            )
+            raise CourseError(say(
+                f"{path} is neither a zip archive nor a folder: give the downloaded MADS zip or its extracted folder",
+                f"{path} no es un archivo zip ni una carpeta: pasa el zip de MADS descargado o su carpeta extraída",
+            ))
     if path.is_dir():
         found = _search(path, default=default)
         if found is not None:
@@ -224,11 +254,14 @@ def find_mads(path: str | Path | None = None) -> Path:
             found = _search(place, default=False) if place.is_dir() else None
             if found is not None:
                 return found
-    where = f"{path} (nor in the kagglehub cache {_kagglehub_cache()})" if default else str(path)
-    raise CourseError(
+    where = say(f"{path} (nor in the kagglehub cache {_kagglehub_cache()})",
+                f"{path} (ni en la caché de kagglehub {_kagglehub_cache()})") if default else str(path)
+    raise CourseError(say(
         f"MADS not found in {where}: download it (lab/README.md: kagglehub, the Kaggle CLI or the zip by hand) "
-        "and pass the zip or any folder of it, or set MADS_DIR"
-    )
+        "and pass the zip or any folder of it, or set MADS_DIR",
+        f"no se encuentra MADS en {where}: descárgalo (lab/README.es.md: kagglehub, la CLI de Kaggle o el zip a mano) "
+        "y pasa el zip o cualquier carpeta de su extracción, o define MADS_DIR",
+    ))
 
 
 # --------------------------------------------------------------------------------------- extracting
@@ -237,11 +270,11 @@ def find_mads(path: str | Path | None = None) -> Path:
 def _member_problem(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
+        return say("has an absolute path", "tiene una ruta absoluta")
     if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        return "climbs out of the folder with '..'"
+        return say("climbs out of the folder with '..'", "sale de la carpeta con '..'")
     if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
+        return say("is a symbolic link", "es un enlace simbólico")
     return None
 
 
@@ -263,34 +296,41 @@ def _extract(archive: Path) -> Path:
     if target.exists():
         found = _search(target, default=False) if target.is_dir() else None
         if found is None:
-            raise CourseError(
+            raise CourseError(say(
                 f"{target} exists but holds no MADS images/ and masks/: move it away so that {archive.name} "
-                "can be extracted there, or extract the zip by hand and pass the folder"
-            )
+                "can be extracted there, or extract the zip by hand and pass the folder",
+                f"{target} existe pero no contiene las carpetas images/ y masks/ de MADS: muévela a otro sitio para "
+                f"poder extraer ahí {archive.name}, o extrae el zip a mano y pasa la carpeta",
+            ))
         return found
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise CourseError(f"{archive} is not a readable zip ({exc}): download it again") from None
+        raise CourseError(say(f"{archive} is not a readable zip ({exc}): download it again",
+                              f"{archive} no es un zip legible ({exc}): vuelve a descargarlo")) from None
     with zf:
         members = zf.infolist()
         for info in members:  # check every member before writing anything
             problem = _member_problem(info)
             if problem:
-                raise CourseError(
-                    f"{archive}: member {info.filename!r} {problem}: refusing to extract; download the zip again from {PAGE}"
-                )
+                raise CourseError(say(
+                    f"{archive}: member {info.filename!r} {problem}: refusing to extract; download the zip again from {PAGE}",
+                    f"{archive}: la entrada {info.filename!r} {problem}: no se extrae nada; vuelve a descargar el zip desde {PAGE}",
+                ))
         if not _zip_holds_mads(archive):
-            raise CourseError(f"{archive} holds no images/ and masks/ folders: is it the MADS zip from {PAGE}?")
+            raise CourseError(say(f"{archive} holds no images/ and masks/ folders: is it the MADS zip from {PAGE}?",
+                                  f"{archive} no contiene las carpetas images/ y masks/: ¿es el zip de MADS de {PAGE}?"))
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".mads.partial-", dir=archive.parent))
         except OSError as exc:
-            raise CourseError(
-                f"cannot write beside {archive} ({exc.strerror}): copy the zip to a writable folder, or extract it there"
-            ) from None
+            raise CourseError(say(
+                f"cannot write beside {archive} ({exc.strerror}): copy the zip to a writable folder, or extract it there",
+                f"no se puede escribir junto a {archive} ({exc.strerror}): copia el zip a una carpeta en la que "
+                "puedas escribir, o extráelo allí",
+            )) from None
         try:
             total = sum(i.file_size for i in members)
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"extracting {archive.name}") as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=say(f"extracting {archive.name}", f"extrayendo {archive.name}")) as bar:
                 for info in members:
                     zf.extract(info, tmp)
                     bar.update(info.file_size)
@@ -302,7 +342,8 @@ def _extract(archive: Path) -> Path:
             raise
     found = _search(target, default=False)
     if found is None:  # pragma: no cover - _zip_holds_mads checked the layout
-        raise CourseError(f"{archive} extracted to {target}, but no images/ and masks/ were found there")
+        raise CourseError(say(f"{archive} extracted to {target}, but no images/ and masks/ were found there",
+                              f"{archive} se ha extraído en {target}, pero ahí no hay images/ ni masks/"))
     return found
 
 
@@ -330,10 +371,12 @@ def _csv_pairs(csv_path: Path, root: Path) -> list[tuple[Path, Path]]:
         reader = csv.DictReader(fh)
         columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
         if "images" not in columns or "masks" not in columns:
-            raise CourseError(
+            raise CourseError(say(
                 f"{csv_path} has no 'images' and 'masks' columns (found {sorted(columns)}): "
-                "download the dataset again or delete df.csv to pair frames by file name"
-            )
+                "download the dataset again or delete df.csv to pair frames by file name",
+                f"{csv_path} no tiene las columnas 'images' y 'masks' (tiene {sorted(columns)}): "
+                "vuelve a descargar el conjunto de datos o borra df.csv para emparejar los fotogramas por nombre de archivo",
+            ))
         rows = list(reader)
     pairs = []
     for number, row in enumerate(rows, start=2):  # line 1 is the header
@@ -343,16 +386,20 @@ def _csv_pairs(csv_path: Path, root: Path) -> list[tuple[Path, Path]]:
             candidates = [root / value, root / sub / PurePosixPath(value).name] if value else []
             hit = next((c for c in candidates if c.is_file()), None)
             if hit is None:
-                raise CourseError(
+                raise CourseError(say(
                     f"{csv_path} line {number}: {column} {value!r} is not in {root}: download the dataset again "
-                    "or delete df.csv to pair frames by file name"
-                )
+                    "or delete df.csv to pair frames by file name",
+                    f"{csv_path}, línea {number}: {column} {value!r} no está en {root}: vuelve a descargar el "
+                    "conjunto de datos o borra df.csv para emparejar los fotogramas por nombre de archivo",
+                ))
             resolved.append(hit)
         if resolved[0].stem != resolved[1].stem:
-            raise CourseError(
+            raise CourseError(say(
                 f"{csv_path} line {number} pairs {resolved[0].name} with {resolved[1].name}: a mask must have "
-                "its image's file name; fix or delete df.csv"
-            )
+                "its image's file name; fix or delete df.csv",
+                f"{csv_path}, línea {number}: empareja {resolved[0].name} con {resolved[1].name}; una máscara debe "
+                "tener el nombre de archivo de su imagen: corrige o borra df.csv",
+            ))
         pairs.append((resolved[0], resolved[1]))
     return pairs
 
@@ -376,11 +423,13 @@ def list_frames(root: str | Path) -> list[Frame]:
         images, masks = _pngs(root / "images"), _pngs(root / "masks")
         missing = sorted(set(images) - set(masks))
         if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise CourseError(
+            more = say(f" (and {len(missing) - 1} more)", f" (y {len(missing) - 1} más)") if len(missing) > 1 else ""
+            raise CourseError(say(
                 f"{images[missing[0]]} has no mask {missing[0]}.png in {root / 'masks'}{more}: "
-                "restore the mask or remove the image"
-            )
+                "restore the mask or remove the image",
+                f"{images[missing[0]]} no tiene máscara {missing[0]}.png en {root / 'masks'}{more}: "
+                "recupera la máscara o quita la imagen",
+            ))
         pairs = {name: (images[name], masks[name]) for name in images}
     frames = []
     for name in sorted(pairs):
@@ -388,7 +437,8 @@ def list_frames(root: str | Path) -> list[Frame]:
         parts = parse_name(image.name)
         frames.append(Frame(name, image, mask, parts.style, parts.sequence, parts.camera, parts.frame))
     if not frames:
-        raise CourseError(f"{root / 'images'} holds no PNG frames: download the dataset again")
+        raise CourseError(say(f"{root / 'images'} holds no PNG frames: download the dataset again",
+                              f"{root / 'images'} no contiene fotogramas PNG: vuelve a descargar el conjunto de datos"))
     return frames
 
 
@@ -402,9 +452,12 @@ def _open(path: Path, what: str) -> Image.Image:
         return img
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CourseError(
-            f"{path}: cannot read this {what} ({reason[:_MAX_REASON]}): the file is damaged; download the dataset again"
-        ) from None
+        this = {"image": "esta imagen", "mask": "esta máscara"}.get(what, what)
+        raise CourseError(say(
+            f"{path}: cannot read this {what} ({reason[:_MAX_REASON]}): the file is damaged; download the dataset again",
+            f"{path}: no se puede leer {this} ({reason[:_MAX_REASON]}): el archivo está dañado; vuelve a descargar "
+            "el conjunto de datos",
+        )) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -480,10 +533,12 @@ def _load_pair(frame: Frame, size: int) -> tuple[np.ndarray, np.ndarray]:
     image = read_image(frame.image)
     mask = read_mask(frame.mask)
     if mask.shape != image.shape[:2]:
-        raise CourseError(
+        raise CourseError(say(
             f"{frame.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-            f"{image.shape[1]}x{image.shape[0]}: download the dataset again"
-        )
+            f"{image.shape[1]}x{image.shape[0]}: download the dataset again",
+            f"{frame.mask}: la máscara mide {mask.shape[1]}x{mask.shape[0]} pero su imagen "
+            f"{image.shape[1]}x{image.shape[0]}: vuelve a descargar el conjunto de datos",
+        ))
     return resize_image(image, size), resize_mask(mask, size)
 
 
@@ -502,7 +557,7 @@ def select_frames(frames: Sequence[Frame], limit: int | None) -> list[Frame]:
     if limit is None or limit >= len(frames):
         return list(frames)
     if limit < 1:
-        raise CourseError(f"limit must be at least 1, got {limit}")
+        raise CourseError(say(f"limit must be at least 1, got {limit}", f"limit debe ser al menos 1, no {limit}"))
     groups: dict[str, list[Frame]] = {}
     for f in sorted(frames, key=lambda f: f.name):
         groups.setdefault(f.group, []).append(f)
@@ -526,7 +581,7 @@ def load_frames(
     """Return (images (N, S, S, 3) uint8, masks (N, S, S) uint8 0/1) of these frames, decoded in parallel."""
     return decode_parallel(
         len(frames), size, lambda i: _load_pair(frames[i], size), workers=workers, progress=progress,
-        desc=say(f"loading MADS at {size}x{size}", f"cargando MADS a {size}x{size}"), unit="frame",
+        desc=say(f"loading MADS at {size}x{size}", f"cargando MADS a {size}x{size}"), unit=say("frame", "fotograma"),
     )
 
 
@@ -546,7 +601,8 @@ def load_mads(
     in `data_dir()/.cache`, keyed by the files' sizes and modification times.
     """
     if size < 8:
-        raise CourseError(f"size {size} is too small: use at least 8 pixels (the lessons use 64 to 256)")
+        raise CourseError(say(f"size {size} is too small: use at least 8 pixels (the lessons use 64 to 256)",
+                              f"size {size} es demasiado pequeño: usa al menos 8 píxeles (las lecciones usan de 64 a 256)"))
     root = _inner(path) if path is not None else find_mads()
     frames = select_frames(list_frames(root), limit)
     names = [f.name for f in frames]
@@ -577,15 +633,19 @@ def split_by_sequence(
     sequences = list(data.sequences if hasattr(data, "sequences") else data)
     fractions = [float(f) for f in fractions]
     if len(fractions) not in (2, 3) or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise CourseError(f"fractions {tuple(fractions)} must be 2 or 3 non-negative numbers summing to 1")
+        raise CourseError(say(f"fractions {tuple(fractions)} must be 2 or 3 non-negative numbers summing to 1",
+                              f"fractions {tuple(fractions)} debe contener 2 o 3 números no negativos que sumen 1"))
     sides = ["train", "test"] if len(fractions) == 2 else ["train", "val", "test"]
     counts = Counter(sequences)
     wanted = [s for s, f in zip(sides, fractions) if f > 0]
     if len(counts) < len(wanted):
-        raise CourseError(
-            f"only {len(counts)} sequence(s) ({', '.join(sorted(counts))}): cannot split by sequence into "
-            f"{', '.join(wanted)}; use more frames (raise limit) or fewer parts"
-        )
+        found, parts = ", ".join(sorted(counts)), ", ".join(wanted)
+        raise CourseError(say(
+            f"only {len(counts)} sequence(s) ({found}): cannot split by sequence into "
+            f"{parts}; use more frames (raise limit) or fewer parts",
+            f"solo hay {len(counts)} secuencia(s) ({found}): no se puede dividir por secuencias en "
+            f"{parts}; usa más fotogramas (sube limit) o menos partes",
+        ))
     order = sorted(counts)
     perm = np.random.default_rng(seed).permutation(len(order))
     total = len(sequences)
@@ -620,7 +680,7 @@ def _one_line(exc: BaseException) -> str:
 
 def print_terms() -> None:
     """Print the dataset's licence and the paper to cite."""
-    print(f"Segmentation Full Body MADS ({PAGE}) - {say('licence', 'licencia')} {LICENCE}")
+    print(f"Segmentation Full Body MADS ({PAGE}) - {say('licence', 'licencia')} {say(LICENCE, LICENCE_ES)}")
     print(f"{say('Cite', 'Cita')}: {CITATION}")
 
 
@@ -631,33 +691,42 @@ def fetch_mads(dest: str | Path | None = None) -> Path:
     DOWNLOAD_HELP and raises CourseError.
     """
     if is_offline():
-        raise CourseError(
+        raise CourseError(say(
             "offline mode (SEG_OFFLINE or CI is set): not downloading MADS; unset it, or download the zip by hand "
-            f"from {PAGE} and pass its path"
-        )
+            f"from {PAGE} and pass its path",
+            "modo sin conexión (SEG_OFFLINE o CI está definida): no se descarga MADS; quita esa variable, o "
+            f"descarga el zip a mano desde {PAGE} y pasa su ruta",
+        ))
     try:
         import kagglehub
     except ImportError:
-        raise CourseError("kagglehub is not installed: run `pip install kagglehub`, or download the zip by hand") from None
+        raise CourseError(say("kagglehub is not installed: run `pip install kagglehub`, or download the zip by hand",
+                              "kagglehub no está instalado: ejecuta `pip install kagglehub`, o descarga el zip a mano")) from None
     print_terms()
     kwargs = {"output_dir": str(Path(dest).expanduser())} if dest is not None else {}
     try:
         folder = kagglehub.dataset_download(HANDLE, **kwargs)
     except TypeError as exc:
         if kwargs:
-            raise CourseError(
-                f"this kagglehub cannot download into {dest} ({exc}): run `pip install -U kagglehub` or leave dest out"
-            ) from None
+            raise CourseError(say(
+                f"this kagglehub cannot download into {dest} ({exc}): run `pip install -U kagglehub` or leave dest out",
+                f"esta versión de kagglehub no puede descargar en {dest} ({exc}): ejecuta `pip install -U kagglehub` "
+                "o no pases dest",
+            )) from None
         raise
     except Exception as exc:  # noqa: BLE001 - kagglehub raises many types; all become one instruction
-        print(DOWNLOAD_HELP)
-        where = "Colab: add KAGGLE_USERNAME/KAGGLE_KEY as Colab Secrets" if in_colab() else (
-            "put kaggle.json in ~/.kaggle/ or set KAGGLE_USERNAME and KAGGLE_KEY"
+        print(say(DOWNLOAD_HELP, DOWNLOAD_HELP_ES))
+        where = say("Colab: add KAGGLE_USERNAME/KAGGLE_KEY as Colab Secrets",
+                    "Colab: añade KAGGLE_USERNAME/KAGGLE_KEY como secretos de Colab") if in_colab() else say(
+            "put kaggle.json in ~/.kaggle/ or set KAGGLE_USERNAME and KAGGLE_KEY",
+            "pon kaggle.json en ~/.kaggle/ o define KAGGLE_USERNAME y KAGGLE_KEY",
         )
-        raise CourseError(
+        raise CourseError(say(
             f"could not download {HANDLE} from Kaggle ({_one_line(exc)}): {where}, or download the zip by hand "
-            f"from {PAGE} and pass its path (see the instructions above)"
-        ) from None
+            f"from {PAGE} and pass its path (see the instructions above)",
+            f"no se ha podido descargar {HANDLE} de Kaggle ({_one_line(exc)}): {where}, o descarga el zip a mano "
+            f"desde {PAGE} y pasa su ruta (mira las instrucciones de arriba)",
+        )) from None
     return find_mads(folder)
 
 
@@ -790,11 +859,12 @@ def describe(root: str | Path) -> dict:
     for f in frames:
         isize, msize = _size_of(f.image), _size_of(f.mask)
         if isize is None:
-            problems.append(f"{f.image}: not a readable image")
+            problems.append(say(f"{f.image}: not a readable image", f"{f.image}: no es una imagen legible"))
         if msize is None:
-            problems.append(f"{f.mask}: not a readable image")
+            problems.append(say(f"{f.mask}: not a readable image", f"{f.mask}: no es una imagen legible"))
         if isize and msize and isize != msize:
-            problems.append(f"{f.mask}: mask is {msize[0]}x{msize[1]}, its image {isize[0]}x{isize[1]}")
+            problems.append(say(f"{f.mask}: mask is {msize[0]}x{msize[1]}, its image {isize[0]}x{isize[1]}",
+                                f"{f.mask}: la máscara mide {msize[0]}x{msize[1]}, su imagen {isize[0]}x{isize[1]}"))
         if isize:
             image_sizes[f"{isize[0]}x{isize[1]}"] += 1
     return {

@@ -33,7 +33,8 @@ from utils.cache import cache_file, decode_parallel, read_cache, write_cache
 from utils.course import data_dir, is_offline, language, say
 from utils.errors import CourseError
 
-CLASSES = ("common nevus", "atypical nevus", "melanoma")
+CLASSES = ("common nevus", "atypical nevus", "melanoma")  # keys: the names the code compares and writes
+CLASS_NAMES_ES = ("nevo común", "nevo atípico", "melanoma")  # what a Spanish reader sees, see class_names()
 
 _IDS_BY_CLASS = {
     0: """003 009 016 022 024 025 035 038 042 044 045 050 092 101 103 112 118 125 132 134 135 144 146
@@ -79,7 +80,6 @@ METADATA_NAME = "PH2_dataset.txt"
 CRITERIA = ("pigment_network", "dots_globules", "streaks", "regression_areas", "blue_whitish_veil")
 COLORS = {1: "white", 2: "red", 3: "light brown", 4: "dark brown", 5: "blue-gray", 6: "black"}
 
-_HOW_TO_GET = f"get PH2 with `python -m utils fetch ph2` or download PH2Dataset.rar from {PAGE}"
 _PARTIAL_PREFIX = f".{ROOT_NAME}.partial-"
 _CASE_RE = re.compile(r"^IMD\d+$", re.IGNORECASE)
 _ARCHIVE_SUFFIXES = (".rar", ".zip")
@@ -95,6 +95,30 @@ _THRESHOLD_LUT = [0] * 128 + [255] * 128  # > 127 -> 255
 _CACHE_VERSION = "ph2-cache-1 PIL-HAMMING/BOX"
 
 _terms_shown = False
+
+
+def class_names() -> tuple[str, ...]:
+    """Return the class names to show (titles, tables) in the language of `utils.set_language`; CLASSES stay the keys."""
+    return CLASS_NAMES_ES if language() == "es" else CLASSES
+
+
+#: How a Source's kind reads next to "data" / "datos" in each language: "real data", "datos sintéticos".
+KIND_LABELS = {"ph2": ("real", "reales"), "synthetic": ("synthetic", "sintéticos")}
+
+
+def kind_label(kind: str) -> str:
+    """Return a data kind ("ph2", "synthetic") as an adjective for "{label} data" / "datos {label}", in the chosen language."""
+    en, es = KIND_LABELS.get(kind, (kind, kind))
+    return say(en, es)
+
+
+def _how_to_get(it: bool = False) -> str:
+    """Return how to get PH2, in the chosen language; `it`: "fetch it ..." after an instruction naming PH2."""
+    return say(
+        f"{'fetch it' if it else 'get PH2'} with `python -m utils fetch ph2` or download PH2Dataset.rar from {PAGE}",
+        f"descárgalo con `python -m utils fetch ph2` o a mano (PH2Dataset.rar) desde {PAGE}" if it
+        else f"consigue PH2 con `python -m utils fetch ph2` o descarga PH2Dataset.rar desde {PAGE}",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,6 +153,11 @@ class Source:
 
     root: Path
     kind: str
+
+    @property
+    def label(self) -> str:
+        """Return the kind to show next to "data" / "datos" ("real" / "reales", "synthetic" / "sintéticos")."""
+        return kind_label(self.kind)
 
 
 @dataclass
@@ -287,10 +316,12 @@ def find_ph2(path: str | Path | None = None) -> Path:
         path = env if env else data_dir()
     p = Path(path).expanduser()
     if not p.exists():
-        raise CourseError(
+        raise CourseError(say(
             f"{p} does not exist: pass the folder that holds PH2Dataset, PH2Dataset itself or "
-            f"PH2Dataset.rar; {_HOW_TO_GET}"
-        )
+            f"PH2Dataset.rar; {_how_to_get()}",
+            f"{p} no existe: pasa la carpeta que contiene PH2Dataset, la propia PH2Dataset o "
+            f"PH2Dataset.rar; {_how_to_get()}",
+        ))
     if p.is_file():
         return _from_archive(p)
     if p.name.lower() == IMAGES_NAME.lower():
@@ -299,7 +330,8 @@ def find_ph2(path: str | Path | None = None) -> Path:
         return p
     entries = _visible(p)
     if not entries:
-        raise CourseError(f"{p} is empty: put PH2Dataset (or PH2Dataset.rar) there; {_HOW_TO_GET}")
+        raise CourseError(say(f"{p} is empty: put PH2Dataset (or PH2Dataset.rar) there; {_how_to_get()}",
+                              f"la carpeta {p} está vacía: pon ahí PH2Dataset (o PH2Dataset.rar); {_how_to_get()}"))
     named = _child(p, ROOT_NAME)
     if named is not None and named.is_dir():
         if _is_root(named):
@@ -309,7 +341,9 @@ def find_ph2(path: str | Path | None = None) -> Path:
             return inner
     roots = [e for e in entries if e.is_dir() and _is_root(e)]
     if len(roots) > 1:
-        raise CourseError(f"{p} holds several PH2 copies ({', '.join(r.name for r in roots)}): pass the one to use")
+        names = ", ".join(r.name for r in roots)
+        raise CourseError(say(f"{p} holds several PH2 copies ({names}): pass the one to use",
+                              f"{p} contiene varias copias de PH2 ({names}): pasa la que quieras usar"))
     if roots:
         return roots[0]
     archives = [e for e in entries if e.is_file() and e.suffix.lower() in _ARCHIVE_SUFFIXES]
@@ -317,14 +351,18 @@ def find_ph2(path: str | Path | None = None) -> Path:
     if archives:
         return _from_archive(archives[0])
     if named is not None and named.is_dir():
-        raise CourseError(
+        raise CourseError(say(
             f"{named} has no '{IMAGES_NAME}' folder: the extraction looks incomplete; "
-            f"move it away and extract PH2Dataset.rar again, or {_HOW_TO_GET.replace('get PH2', 'fetch it')}"
-        )
-    raise CourseError(
+            f"move it away and extract PH2Dataset.rar again, or {_how_to_get(it=True)}",
+            f"{named} no tiene la carpeta '{IMAGES_NAME}': la extracción parece incompleta; "
+            f"muévela a otro sitio y vuelve a extraer PH2Dataset.rar, o {_how_to_get(it=True)}",
+        ))
+    raise CourseError(say(
         f"{p} holds no PH2 dataset: expected PH2Dataset/{IMAGES_NAME}/IMDxxx/... (or PH2Dataset.rar); "
-        f"{_HOW_TO_GET}"
-    )
+        f"{_how_to_get()}",
+        f"{p} no contiene el conjunto de datos PH2: se esperaba PH2Dataset/{IMAGES_NAME}/IMDxxx/... "
+        f"(o PH2Dataset.rar); {_how_to_get()}",
+    ))
 
 
 def _from_archive(archive: Path) -> Path:
@@ -334,10 +372,12 @@ def _from_archive(archive: Path) -> Path:
     if beside is not None:
         if _is_root(beside):
             return beside
-        raise CourseError(
+        raise CourseError(say(
             f"{beside} exists but has no '{IMAGES_NAME}' folder: move it away so that {archive.name} "
-            "can be extracted there"
-        )
+            "can be extracted there",
+            f"{beside} existe pero no tiene la carpeta '{IMAGES_NAME}': muévela a otro sitio para poder "
+            f"extraer ahí {archive.name}",
+        ))
     return extract_archive(archive, archive.parent, expected_cases=None)
 
 
@@ -350,11 +390,12 @@ def read_metadata(root: Path) -> dict[str, CaseInfo]:
     root = Path(root)
     path = _child(root, METADATA_NAME)
     if path is None or not path.is_file():
-        warnings.warn(
+        warnings.warn(say(
             f"{root / METADATA_NAME} is missing: the diagnosis of every case will be unknown (-1); "
             "restore the file from the PH2 archive to get it",
-            stacklevel=2,
-        )
+            f"falta {root / METADATA_NAME}: el diagnóstico de todos los casos será desconocido (-1); "
+            "vuelve a extraer ese archivo de PH2Dataset.rar para tenerlo",
+        ), stacklevel=2)
         return {}
     rows: dict[str, CaseInfo] = {}
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -374,34 +415,45 @@ def read_metadata(root: Path) -> dict[str, CaseInfo]:
             continue
         rows_info = _parse_row(path, lineno, parts)
         if rows_info.id in rows:
-            raise CourseError(f"{path}, line {lineno}: {rows_info.id} appears twice; restore the file from the PH2 archive")
+            raise CourseError(say(
+                f"{path}, line {lineno}: {rows_info.id} appears twice; restore the file from the PH2 archive",
+                f"{path}, línea {lineno}: {rows_info.id} aparece dos veces; vuelve a extraer el archivo de PH2Dataset.rar",
+            ))
         rows[rows_info.id] = rows_info
     return rows
 
 
 def _parse_row(path: Path, lineno: int, parts: list[str]) -> CaseInfo:
-    where = f"{path}, line {lineno}"
-    fix = "fix the line or restore the file from the PH2 archive"
+    where = say(f"{path}, line {lineno}", f"{path}, línea {lineno}")
+    fix = say("fix the line or restore the file from the PH2 archive",
+              "corrige la línea o vuelve a extraer el archivo de PH2Dataset.rar")
     if len(parts) != 7 or parts[0].strip() or parts[-1].strip():
-        raise CourseError(
+        raise CourseError(say(
             f"{where}: expected 5 fields between '||' separators (name, histology, diagnosis, "
-            f"criteria, colors), found {len(parts) - 2}; {fix}"
-        )
+            f"criteria, colors), found {len(parts) - 2}; {fix}",
+            f"{where}: se esperaban 5 campos entre separadores '||' (nombre, histología, diagnóstico, "
+            f"criterios, colores) y hay {len(parts) - 2}; {fix}",
+        ))
     name, histological, diagnosis, criteria, colors = (f.strip() for f in parts[1:6])
     if not _CASE_RE.match(name):
-        raise CourseError(f"{where}: {name!r} is not a case ID like IMD003; {fix}")
+        raise CourseError(say(f"{where}: {name!r} is not a case ID like IMD003; {fix}",
+                              f"{where}: {name!r} no es un ID de caso como IMD003; {fix}"))
     if diagnosis not in ("0", "1", "2"):
-        raise CourseError(f"{where}: clinical diagnosis of {name} is {diagnosis!r}, not 0, 1 or 2; {fix}")
+        raise CourseError(say(f"{where}: clinical diagnosis of {name} is {diagnosis!r}, not 0, 1 or 2; {fix}",
+                              f"{where}: el diagnóstico clínico de {name} es {diagnosis!r}, no 0, 1 ni 2; {fix}"))
     marks = [c.strip() for c in criteria.split("|")]
     if len(marks) != 1 + len(CRITERIA):
-        raise CourseError(
-            f"{where}: expected 6 '|'-separated values (asymmetry and 5 criteria), found {len(marks)}; {fix}"
-        )
+        raise CourseError(say(
+            f"{where}: expected 6 '|'-separated values (asymmetry and 5 criteria), found {len(marks)}; {fix}",
+            f"{where}: se esperaban 6 valores separados por '|' (asimetría y 5 criterios) y hay {len(marks)}; {fix}",
+        ))
     if marks[0] and not marks[0].isdigit():
-        raise CourseError(f"{where}: asymmetry of {name} is {marks[0]!r}, not a number; {fix}")
+        raise CourseError(say(f"{where}: asymmetry of {name} is {marks[0]!r}, not a number; {fix}",
+                              f"{where}: la asimetría de {name} es {marks[0]!r}, no un número; {fix}"))
     codes = colors.split()
     if not all(c.isdigit() for c in codes):
-        raise CourseError(f"{where}: colors of {name} are {colors!r}, not numbers; {fix}")
+        raise CourseError(say(f"{where}: colors of {name} are {colors!r}, not numbers; {fix}",
+                              f"{where}: los colores de {name} son {colors!r}, no números; {fix}"))
     return CaseInfo(
         id=name.upper(),
         diagnosis=int(diagnosis),
@@ -421,7 +473,8 @@ def _scan_cases(root: Path, strict: bool) -> tuple[list[Case], list[str]]:
     """Return the complete cases and, unless `strict` (raise at the first), the problems found."""
     images_dir = _images_dir(root)
     if images_dir is None:
-        raise CourseError(f"{root} has no '{IMAGES_NAME}' folder: it is not a PH2Dataset folder; {_HOW_TO_GET}")
+        raise CourseError(say(f"{root} has no '{IMAGES_NAME}' folder: it is not a PH2Dataset folder; {_how_to_get()}",
+                              f"{root} no tiene la carpeta '{IMAGES_NAME}': no es una carpeta PH2Dataset; {_how_to_get()}"))
     folders: dict[str, str] = {}
     with os.scandir(images_dir) as entries:
         for entry in entries:
@@ -437,10 +490,14 @@ def _scan_cases(root: Path, strict: bool) -> tuple[list[Case], list[str]]:
         problem = None
         if image is None or not image.is_file():
             expected = folder / f"{name}_Dermoscopic_Image" / f"{name}.bmp"
-            problem = f"case {case_id}: no dermoscopic image, expected {expected}; re-extract the archive or remove {folder}"
+            problem = say(f"case {case_id}: no dermoscopic image, expected {expected}; re-extract the archive or remove {folder}",
+                          f"caso {case_id}: falta la imagen dermatoscópica, se esperaba {expected}; vuelve a extraer "
+                          f"el archivo comprimido o elimina {folder}")
         elif mask is None or not mask.is_file():
             expected = folder / f"{name}_lesion" / f"{name}_lesion.bmp"
-            problem = f"case {case_id}: lesion mask missing, expected {expected}; re-extract the archive or remove {folder}"
+            problem = say(f"case {case_id}: lesion mask missing, expected {expected}; re-extract the archive or remove {folder}",
+                          f"caso {case_id}: falta la máscara de la lesión, se esperaba {expected}; vuelve a extraer "
+                          f"el archivo comprimido o elimina {folder}")
         if problem:
             if strict:
                 raise CourseError(problem)
@@ -452,7 +509,10 @@ def _scan_cases(root: Path, strict: bool) -> tuple[list[Case], list[str]]:
             roi = tuple(p for p in _visible(roi_dir) if p.is_file())
         cases.append(Case(case_id, image, mask, roi))
     if strict and not cases:
-        raise CourseError(f"{images_dir} holds no IMDxxx case folders: the extraction looks incomplete; {_HOW_TO_GET}")
+        raise CourseError(say(
+            f"{images_dir} holds no IMDxxx case folders: the extraction looks incomplete; {_how_to_get()}",
+            f"{images_dir} no contiene carpetas de casos IMDxxx: la extracción parece incompleta; {_how_to_get()}",
+        ))
     return cases, problems
 
 
@@ -467,10 +527,12 @@ def _open(path: Path, mode: str) -> Image.Image:
             im.load()
             return im.convert(mode) if im.mode != mode else im
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise CourseError(
+        raise CourseError(say(
             f"cannot read {path} ({_one_line(err)}): the file is corrupt or truncated; "
-            "re-extract or re-download the dataset"
-        ) from err
+            "re-extract or re-download the dataset",
+            f"no se puede leer {path} ({_one_line(err)}): el archivo está dañado o truncado; "
+            "vuelve a extraer o a descargar el conjunto de datos",
+        )) from err
 
 
 def _decode_case(case: Case, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -479,10 +541,12 @@ def _decode_case(case: Case, size: int) -> tuple[np.ndarray, np.ndarray]:
     mask = _open(case.mask, "L")  # 1-bit, 8-bit grey, palette or 3-channel: all become one channel
     if image.size != mask.size:
         (iw, ih), (mw, mh) = image.size, mask.size
-        raise CourseError(
+        raise CourseError(say(
             f"case {case.id}: mask is {mw}x{mh} but image is {iw}x{ih} ({case.mask}); a mask must have "
-            "its image's size: re-extract the archive"
-        )
+            "its image's size: re-extract the archive",
+            f"caso {case.id}: la máscara mide {mw}x{mh} pero la imagen {iw}x{ih} ({case.mask}); una máscara "
+            "debe tener el tamaño de su imagen: vuelve a extraer el archivo comprimido",
+        ))
     small = np.asarray(image.resize((size, size), _IMAGE_FILTER))
     binary = mask.point(_THRESHOLD_LUT)  # 0 or 255 before resizing, whatever the storage
     coverage = np.asarray(binary.resize((size, size), _MASK_FILTER))
@@ -493,7 +557,7 @@ def _decode_all(cases: list[Case], size: int, workers: int | None, progress: boo
     """Decode every case into uint8 arrays, in the order of `cases`, on a pool of threads."""
     return decode_parallel(
         len(cases), size, lambda i: _decode_case(cases[i], size), workers=workers, progress=progress,
-        desc=say("loading PH2", "cargando PH2"), unit="case",
+        desc=say("loading PH2", "cargando PH2"), unit=say("case", "caso"),
     )
 
 
@@ -539,9 +603,11 @@ def load_ph2(
     if isinstance(path, Source):
         path = path.root
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise CourseError(f"size must be a positive number of pixels, got {size!r}: e.g. size=128")
+        raise CourseError(say(f"size must be a positive number of pixels, got {size!r}: e.g. size=128",
+                              f"size debe ser un número positivo de píxeles, no {size!r}: por ejemplo, size=128"))
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise CourseError(f"limit must be None or a positive number of cases, got {limit!r}")
+        raise CourseError(say(f"limit must be None or a positive number of cases, got {limit!r}",
+                              f"limit debe ser None o un número positivo de casos, no {limit!r}"))
     size = int(size)
     root = find_ph2(path).resolve()
     all_cases = list_cases(root)
@@ -603,12 +669,14 @@ def split_indices(
     """
     fr = tuple(float(f) for f in fractions)
     if len(fr) != 3 or any(not np.isfinite(f) or f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-        raise CourseError(
-            f"fractions must be three non-negative numbers (train, val, test) summing to 1, got {tuple(fractions)}"
-        )
+        raise CourseError(say(
+            f"fractions must be three non-negative numbers (train, val, test) summing to 1, got {tuple(fractions)}",
+            f"fractions debe contener tres números no negativos (train, val, test) que sumen 1, no {tuple(fractions)}",
+        ))
     n = len(data)
     if n == 0:
-        raise CourseError("there are no cases to split: load some data first")
+        raise CourseError(say("there are no cases to split: load some data first",
+                              "no hay casos que dividir: carga antes algunos datos"))
     _, n_val, n_test = _split_sizes(n, fr)
     ids = list(data.ids)
     diagnosis = np.asarray(data.diagnosis).astype(int)
@@ -648,37 +716,43 @@ def _archive_kind(path: Path) -> str:
         with open(path, "rb") as f:
             head = f.read(1024)
     except OSError as err:
-        raise CourseError(f"cannot read {path} ({_one_line(err)}): pass a readable PH2Dataset.rar or .zip") from err
+        raise CourseError(say(f"cannot read {path} ({_one_line(err)}): pass a readable PH2Dataset.rar or .zip",
+                              f"no se puede leer {path} ({_one_line(err)}): pasa un PH2Dataset.rar o .zip legible")) from err
     if head.startswith(b"Rar!\x1a\x07"):
         return "rar"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if _looks_like_html(head):
-        raise CourseError(
+        raise CourseError(say(
             f"{path} is a web page, not the PH2 archive (the mirror served a web page instead of the "
             f"archive): open {PAGE} (or the mirror link) in a browser, download PH2Dataset.rar by hand "
-            "and pass that file's path"
-        )
-    raise CourseError(
+            "and pass that file's path",
+            f"{path} es una página web, no el archivo comprimido de PH2 (el espejo ha servido una página web "
+            f"en lugar del archivo): abre {PAGE} (o el enlace del espejo) en un navegador, descarga "
+            "PH2Dataset.rar a mano y pasa la ruta de ese archivo",
+        ))
+    raise CourseError(say(
         f"{path} is neither a RAR nor a ZIP archive (it starts with {head[:8]!r}): pass PH2Dataset.rar, "
-        "a .zip of PH2Dataset, or the extracted folder"
-    )
+        "a .zip of PH2Dataset, or the extracted folder",
+        f"{path} no es un archivo RAR ni ZIP (empieza por {head[:8]!r}): pasa PH2Dataset.rar, "
+        "un .zip de PH2Dataset o la carpeta extraída",
+    ))
 
 
 def _unsafe_name(name: str) -> str | None:
     """Return why an archive member name would write outside the target folder, or None."""
     n = name.replace("\\", "/")
     if n.startswith("/"):
-        return "has an absolute path"
+        return say("has an absolute path", "tiene una ruta absoluta")
     if re.match(r"^[A-Za-z]:", n):
-        return "has a drive letter"
+        return say("has a drive letter", "tiene una letra de unidad")
     depth = 0
     for part in n.split("/"):
         if part in ("", "."):
             continue
         depth = depth - 1 if part == ".." else depth + 1
         if depth < 0:
-            return "leaves the target folder"
+            return say("leaves the target folder", "sale de la carpeta de destino")
     return None
 
 
@@ -689,16 +763,18 @@ def _check_members(archive: Path, members: list, kind: str) -> None:
         if problem is None:
             if kind == "zip":
                 if stat.S_ISLNK(info.external_attr >> 16):
-                    problem = "is a symbolic link"
+                    problem = say("is a symbolic link", "es un enlace simbólico")
             elif info.is_symlink() or getattr(info, "file_redir", None):
-                problem = "is a link"
+                problem = say("is a link", "es un enlace")
             elif not (info.is_dir() or info.is_file()):
-                problem = "is not a plain file or folder"
+                problem = say("is not a plain file or folder", "no es un archivo ni una carpeta normal")
         if problem:
-            raise CourseError(
+            raise CourseError(say(
                 f"{archive} refused: member {info.filename!r} {problem}; nothing was extracted. "
-                f"Download the archive again from {PAGE}"
-            )
+                f"Download the archive again from {PAGE}",
+                f"{archive} rechazado: la entrada {info.filename!r} {problem}; no se ha extraído nada. "
+                f"Vuelve a descargar el archivo comprimido desde {PAGE}",
+            ))
 
 
 def _rar_errors() -> tuple[type[BaseException], ...]:
@@ -713,19 +789,24 @@ def _open_rar(archive: Path):
     try:
         import rarfile
     except ImportError as err:
-        raise _NoRarTool(f"cannot extract {archive}: the Python package rarfile is missing; `pip install rarfile`") from err
+        raise _NoRarTool(say(f"cannot extract {archive}: the Python package rarfile is missing; `pip install rarfile`",
+                             f"no se puede extraer {archive}: falta el paquete de Python rarfile; `pip install rarfile`")) from err
     try:
         rarfile.tool_setup()
     except rarfile.Error as err:
-        raise _NoRarTool(
+        raise _NoRarTool(say(
             f"cannot extract {archive}: no program for RAR archives was found; install one "
             "(`apt-get install unar`, or unrar; on macOS `brew install unar`; "
-            "Colab already has unrar), or extract it by hand and pass the folder"
-        ) from err
+            "Colab already has unrar), or extract it by hand and pass the folder",
+            f"no se puede extraer {archive}: no se ha encontrado ningún programa para archivos RAR; instala uno "
+            "(`apt-get install unar`, o unrar; en macOS, `brew install unar`; "
+            "Colab ya trae unrar), o extráelo a mano y pasa la carpeta",
+        )) from err
     try:
         return rarfile.RarFile(archive)
     except rarfile.Error as err:
-        raise CourseError(f"cannot open {archive} as RAR ({_one_line(err)}): download it again") from err
+        raise CourseError(say(f"cannot open {archive} as RAR ({_one_line(err)}): download it again",
+                              f"no se puede abrir {archive} como RAR ({_one_line(err)}): vuelve a descargarlo")) from err
 
 
 def _locate_root(folder: Path, depth: int = 4) -> Path | None:
@@ -753,21 +834,26 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
     """
     archive, dest = Path(archive).expanduser(), Path(dest).expanduser()
     if not archive.is_file():
-        raise CourseError(f"{archive} does not exist or is not a file: pass the downloaded PH2Dataset.rar or .zip")
+        raise CourseError(say(f"{archive} does not exist or is not a file: pass the downloaded PH2Dataset.rar or .zip",
+                              f"{archive} no existe o no es un archivo: pasa el PH2Dataset.rar o .zip descargado"))
     kind = _archive_kind(archive)
     target = dest / ROOT_NAME
     if target.exists():
-        raise CourseError(
-            f"{target} already exists and is never overwritten: use it as it is, or move it away and extract again"
-        )
+        raise CourseError(say(
+            f"{target} already exists and is never overwritten: use it as it is, or move it away and extract again",
+            f"la carpeta {target} ya existe y nunca se sobrescribe: úsala tal como está, o muévela a otro sitio "
+            "y vuelve a extraer",
+        ))
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise CourseError(f"cannot create {dest} ({_one_line(err)}): pass a folder you can write to") from err
+        raise CourseError(say(f"cannot create {dest} ({_one_line(err)}): pass a folder you can write to",
+                              f"no se puede crear {dest} ({_one_line(err)}): pasa una carpeta en la que puedas escribir")) from err
     try:
         handle = zipfile.ZipFile(archive) if kind == "zip" else _open_rar(archive)
     except zipfile.BadZipFile as err:
-        raise CourseError(f"{archive} is a damaged ZIP archive ({_one_line(err)}): download it again") from err
+        raise CourseError(say(f"{archive} is a damaged ZIP archive ({_one_line(err)}): download it again",
+                              f"{archive} es un archivo ZIP dañado ({_one_line(err)}): vuelve a descargarlo")) from err
     with handle:
         members = handle.infolist()
         _check_members(archive, members, kind)
@@ -776,28 +862,39 @@ def extract_archive(archive: Path, dest: Path, *, expected_cases: int | None = 2
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should not be
-            for info in tqdm(members, desc=f"extracting {archive.name}", unit="file", disable=not progress):
+            for info in tqdm(members, desc=say(f"extracting {archive.name}", f"extrayendo {archive.name}"), unit=say("file", "archivo"), disable=not progress):
                 handle.extract(info, tmp)
             root = _locate_root(tmp)
             if root is None:
-                raise CourseError(f"{archive} holds no '{IMAGES_NAME}' folder: it is not the PH2 archive; {_HOW_TO_GET}")
+                raise CourseError(say(
+                    f"{archive} holds no '{IMAGES_NAME}' folder: it is not the PH2 archive; {_how_to_get()}",
+                    f"{archive} no contiene la carpeta '{IMAGES_NAME}': no es el archivo comprimido de PH2; {_how_to_get()}",
+                ))
             try:
                 n = len(list_cases(root))
             except CourseError as err:
-                raise CourseError(f"{archive} is incomplete: {err}") from err
+                raise CourseError(say(f"{archive} is incomplete: {err}", f"{archive} está incompleto: {err}")) from err
             if expected_cases is not None and n != expected_cases:
-                raise CourseError(
+                raise CourseError(say(
                     f"{archive} holds {n} cases, expected {expected_cases}: the download is incomplete or not "
-                    "PH2; delete it and fetch again"
-                )
+                    "PH2; delete it and fetch again",
+                    f"{archive} contiene {n} casos y se esperaban {expected_cases}: la descarga está incompleta "
+                    "o no es PH2; bórrala y vuelve a descargarla",
+                ))
             if target.exists():
-                raise CourseError(f"{target} appeared while extracting and is never overwritten: use it or move it away")
+                raise CourseError(say(
+                    f"{target} appeared while extracting and is never overwritten: use it or move it away",
+                    f"la carpeta {target} ha aparecido durante la extracción y nunca se sobrescribe: úsala o muévela "
+                    "a otro sitio",
+                ))
             os.rename(root, target)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, *_rar_errors()) as err:
-            hint = "download it again"
+            hint = say("download it again", "vuelve a descargarlo")
             if kind == "rar":  # unar and Debian's 7-Zip cannot decode every RAR 5 archive that unrar can
-                hint += ", or extract it with unrar (or WinRAR / The Unarchiver) and pass the folder"
-            raise CourseError(f"cannot extract {archive} ({_one_line(err)}): the file may be damaged; {hint}") from err
+                hint += say(", or extract it with unrar (or WinRAR / The Unarchiver) and pass the folder",
+                            ", o extráelo con unrar (o WinRAR / The Unarchiver) y pasa la carpeta")
+            raise CourseError(say(f"cannot extract {archive} ({_one_line(err)}): the file may be damaged; {hint}",
+                                  f"no se puede extraer {archive} ({_one_line(err)}): puede que el archivo esté dañado; {hint}")) from err
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # only our own temporary folder, whatever happened
     return target
@@ -826,17 +923,20 @@ def fetch_ph2(
             root = find_ph2(existing)
             list_cases(root)
         except CourseError as err:
-            raise CourseError(
+            raise CourseError(say(
                 f"{existing} exists but is not a usable PH2 folder ({err}); it is never overwritten: "
-                "move it away and fetch again"
-            ) from err
+                "move it away and fetch again",
+                f"{existing} existe pero no es una carpeta de PH2 utilizable ({err}); nunca se sobrescribe: "
+                "muévela a otro sitio y vuelve a descargar",
+            )) from err
         return root
     import pooch
 
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise CourseError(f"cannot create {dest} ({_one_line(err)}): pass a folder you can write to") from err
+        raise CourseError(say(f"cannot create {dest} ({_one_line(err)}): pass a folder you can write to",
+                              f"no se puede crear {dest} ({_one_line(err)}): pasa una carpeta en la que puedas escribir")) from err
     failures = []
     for url in urls:
         fname = _archive_name(url)
@@ -846,7 +946,7 @@ def fetch_ph2(
             got = Path(pooch.retrieve(url, known_hash=None, fname=fname, path=dest, progressbar=progress))
             root = extract_archive(got, dest, expected_cases=expected_cases, progress=progress)
         except _NoRarTool as err:
-            raise CourseError(f"{err} (the download is kept at {file})") from err
+            raise CourseError(say(f"{err} (the download is kept at {file})", f"{err} (la descarga se conserva en {file})")) from err
         except (CourseError, OSError, ValueError) as err:  # requests' errors are OSErrors
             failures.append(f"{url}: {_one_line(err)}")
             if not existed:  # our own bad download: remove it, or the next try would reuse it
@@ -855,10 +955,13 @@ def fetch_ph2(
             continue
         print(say(f"PH2 is ready at {root}", f"PH2 está listo en {root}") + f"\n{say(TERMS, TERMS_ES)}\n{say('Cite', 'Cita')}: {CITATION}")
         return root
-    raise CourseError(
-        f"could not fetch PH2 from any mirror ({' | '.join(failures)}); download PH2Dataset.rar by hand from "
-        f"{PAGE} and pass its path (e.g. load_ph2('~/Downloads/PH2Dataset.rar')) or set PH2_DIR"
-    )
+    tried = " | ".join(failures)
+    raise CourseError(say(
+        f"could not fetch PH2 from any mirror ({tried}); download PH2Dataset.rar by hand from "
+        f"{PAGE} and pass its path (e.g. load_ph2('~/Downloads/PH2Dataset.rar')) or set PH2_DIR",
+        f"no se ha podido descargar PH2 de ningún espejo ({tried}); descarga PH2Dataset.rar a mano desde "
+        f"{PAGE} y pasa su ruta (por ejemplo, load_ph2('~/Downloads/PH2Dataset.rar')) o define PH2_DIR",
+    ))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -930,7 +1033,8 @@ def resolve_ph2(
         try:
             return _source(fetch_ph2(home))
         except (CourseError, OSError) as err:
-            warnings.warn(f"could not download PH2, using the synthetic stand-in: {_one_line(err)}", stacklevel=2)
+            warnings.warn(say(f"could not download PH2, using the synthetic stand-in: {_one_line(err)}",
+                              f"no se ha podido descargar PH2, se usa el sustituto sintético: {_one_line(err)}"), stacklevel=2)
     root = _synthetic_root(synthetic_count)
     print(_banner(root))
     return Source(root, "synthetic")
@@ -952,7 +1056,8 @@ def describe(root: Path) -> dict:
     cases, problems = _scan_cases(root, strict=False)
     meta: dict[str, CaseInfo] = {}
     if _child(root, METADATA_NAME) is None:
-        problems.append(f"{root / METADATA_NAME} is missing: the diagnosis of every case is unknown")
+        problems.append(say(f"{root / METADATA_NAME} is missing: the diagnosis of every case is unknown",
+                            f"falta {root / METADATA_NAME}: el diagnóstico de todos los casos es desconocido"))
     else:
         try:
             with warnings.catch_warnings():
@@ -970,9 +1075,13 @@ def describe(root: Path) -> dict:
         no_row = sorted((c.id for c in cases if c.id not in meta), key=_id_key)
         no_folder = sorted((i for i in meta if i not in on_disk), key=_id_key)
         if no_row:
-            problems.append(f"{len(no_row)} case(s) without a row in {METADATA_NAME}: {', '.join(no_row[:10])}")
+            shown = ", ".join(no_row[:10])
+            problems.append(say(f"{len(no_row)} case(s) without a row in {METADATA_NAME}: {shown}",
+                                f"{len(no_row)} caso(s) sin fila en {METADATA_NAME}: {shown}"))
         if no_folder:
-            problems.append(f"{len(no_folder)} row(s) of {METADATA_NAME} without a case folder: {', '.join(no_folder[:10])}")
+            shown = ", ".join(no_folder[:10])
+            problems.append(say(f"{len(no_folder)} row(s) of {METADATA_NAME} without a case folder: {shown}",
+                                f"{len(no_folder)} fila(s) de {METADATA_NAME} sin carpeta de caso: {shown}"))
     widths, heights = [], []
     for case in cases:
         try:
@@ -982,20 +1091,26 @@ def describe(root: Path) -> dict:
                 msize = mk.size
             for p in (case.image, case.mask):
                 if _bmp_truncated(p):
-                    problems.append(f"{p} is truncated: re-extract the archive")
+                    problems.append(say(f"{p} is truncated: re-extract the archive",
+                                        f"{p} está truncado: vuelve a extraer el archivo comprimido"))
         except (OSError, ValueError, SyntaxError) as err:
-            problems.append(f"case {case.id}: cannot read ({_one_line(err)})")
+            problems.append(say(f"case {case.id}: cannot read ({_one_line(err)})",
+                                f"caso {case.id}: no se puede leer ({_one_line(err)})"))
             continue
         widths.append(isize[0])
         heights.append(isize[1])
         if msize != isize:
-            problems.append(f"case {case.id}: mask is {msize[0]}x{msize[1]} but image is {isize[0]}x{isize[1]}")
+            problems.append(say(f"case {case.id}: mask is {msize[0]}x{msize[1]} but image is {isize[0]}x{isize[1]}",
+                                f"caso {case.id}: la máscara mide {msize[0]}x{msize[1]} pero la imagen {isize[0]}x{isize[1]}"))
     kind = "synthetic" if _is_synthetic(root) else "ph2"
     if kind == "ph2":
         if len(cases) != len(CLASS_IDS):
-            problems.append(f"{len(cases)} complete cases, PH2 has {len(CLASS_IDS)}: the extraction may be incomplete")
+            problems.append(say(f"{len(cases)} complete cases, PH2 has {len(CLASS_IDS)}: the extraction may be incomplete",
+                                f"{len(cases)} casos completos, PH2 tiene {len(CLASS_IDS)}: puede que la extracción "
+                                "esté incompleta"))
         strangers = [c.id for c in cases if c.id not in CLASS_IDS]
         if strangers:
-            problems.append(f"case IDs that PH2 does not have: {', '.join(strangers[:10])}")
+            shown = ", ".join(strangers[:10])
+            problems.append(say(f"case IDs that PH2 does not have: {shown}", f"IDs de caso que PH2 no tiene: {shown}"))
     sizes = (min(widths), max(widths), min(heights), max(heights)) if widths else None
     return {"kind": kind, "cases": len(cases), "per_class": per_class, "image_sizes": sizes, "problems": problems}

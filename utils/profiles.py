@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from utils.course import is_smoke
+from utils.course import is_smoke, say
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,6 @@ class Profile:
 
     def describe(self) -> str:
         """Return the profile as one printable line (in the language of `utils.set_language`)."""
-        from utils.course import say
-
         cases = say("all cases", "todos los casos") if self.limit is None else say(f"{self.limit} cases", f"{self.limit} casos")
         return say(
             f"profile {self.name}: {self.size}x{self.size}, {self.epochs} epochs, batch {self.batch_size}, "
@@ -59,12 +57,16 @@ def choose_profile(has_gpu: bool, name: str | None = None) -> Profile:
 
     if name is not None:
         if name not in PROFILES:
-            raise CourseError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
+            choices = ", ".join(PROFILES)
+            raise CourseError(say(f"unknown profile {name!r}: choose one of {choices}",
+                                  f"perfil desconocido {name!r}: elige uno de {choices}"))
         return PROFILES[name]
     chosen = os.environ.get("SEG_PROFILE", "").strip()
     if chosen:
         if chosen not in PROFILES:
-            raise CourseError(f"SEG_PROFILE={chosen!r} is not a profile: set it to one of {', '.join(PROFILES)}, or unset it")
+            choices = ", ".join(PROFILES)
+            raise CourseError(say(f"SEG_PROFILE={chosen!r} is not a profile: set it to one of {choices}, or unset it",
+                                  f"SEG_PROFILE={chosen!r} no es un perfil: dale uno de estos valores, {choices}, o quita la variable"))
         return PROFILES[chosen]
     if is_smoke():
         return PROFILES["smoke"]

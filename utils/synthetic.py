@@ -64,7 +64,8 @@ _NEAREST = Image.Resampling.NEAREST
 
 def _check_seed(seed: int) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise CourseError(f"seed must be a non-negative integer, got {seed!r}: pass e.g. seed=0")
+        raise CourseError(say(f"seed must be a non-negative integer, got {seed!r}: pass e.g. seed=0",
+                              f"seed debe ser un entero no negativo, no {seed!r}: pasa, por ejemplo, seed=0"))
     return int(seed)
 
 
@@ -98,20 +99,23 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 def _prepare_dest(dest: str | Path) -> Path:
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir():
-        raise CourseError(f"{dest} is a file, not a folder: pass a folder to write the synthetic data into")
+        raise CourseError(say(f"{dest} is a file, not a folder: pass a folder to write the synthetic data into",
+                              f"{dest} es un archivo, no una carpeta: pasa una carpeta donde escribir los datos sintéticos"))
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise CourseError(f"cannot create {dest} ({err.strerror}): pass a folder you can write to") from err
+        raise CourseError(say(f"cannot create {dest} ({err.strerror}): pass a folder you can write to",
+                              f"no se puede crear {dest} ({err.strerror}): pasa una carpeta en la que puedas escribir")) from err
     return dest
 
 
 def _refuse_existing(path: Path) -> None:
     if path.exists():
-        raise CourseError(
+        raise CourseError(say(
             f"{path} already exists and is never overwritten: delete it or write the synthetic data "
-            "into another folder"
-        )
+            "into another folder",
+            f"{path} ya existe y nunca se sobrescribe: bórralo o escribe los datos sintéticos en otra carpeta",
+        ))
 
 
 def _umask() -> int:
@@ -236,9 +240,10 @@ def _stratified_ids(count: int) -> list[str]:
         or not isinstance(count, (int, np.integer))
         or not 1 <= count <= len(CLASS_IDS)
     ):
-        raise CourseError(
-            f"count must be between 1 and {len(CLASS_IDS)} (PH2 has {len(CLASS_IDS)} cases), got {count!r}"
-        )
+        raise CourseError(say(
+            f"count must be between 1 and {len(CLASS_IDS)} (PH2 has {len(CLASS_IDS)} cases), got {count!r}",
+            f"count debe estar entre 1 y {len(CLASS_IDS)} (PH2 tiene {len(CLASS_IDS)} casos), no {count!r}",
+        ))
     return sorted(_ph2_order()[: int(count)])
 
 
@@ -716,7 +721,7 @@ def synthetic_ph2(dest: str | Path, count: int = 200, seed: int = 0, progress: b
     _refuse_existing(target)
     with _partial_dir(dest, PH2_FOLDER) as tmp:
         rows = []
-        for case_id in tqdm(ids, desc=say("synthetic PH2", "PH2 sintético"), unit="case", disable=not progress):
+        for case_id in tqdm(ids, desc=say("synthetic PH2", "PH2 sintético"), unit=say("case", "caso"), disable=not progress):
             rows.append(_ph2_row(case_id, _write_ph2_case(tmp, seed, case_id)))
         table = "\n".join([PH2_HEADER, *rows, "", _PH2_LEGEND])
         (tmp / "PH2_dataset.txt").write_text(table, encoding="utf-8")
@@ -778,7 +783,8 @@ def _mads_shots() -> list[tuple[int, int]]:
 def _mads_plan(count: int) -> list[tuple[int, int, int]]:
     """Return the (sequence index, camera, frame number) of `count` frames, spread over the shots."""
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MADS_MAX:
-        raise CourseError(f"count must be between 1 and {MADS_MAX} (the real dataset's size), got {count!r}")
+        raise CourseError(say(f"count must be between 1 and {MADS_MAX} (the real dataset's size), got {count!r}",
+                              f"count debe estar entre 1 y {MADS_MAX} (el tamaño del conjunto real), no {count!r}"))
     shots = _mads_shots()
     plan = []
     for rank, (seq, cam) in enumerate(shots):
@@ -1075,7 +1081,7 @@ def _mads_files(count: int, seed: int, progress: bool) -> Iterator[tuple[str, by
     studios: dict[int, tuple[np.ndarray, float]] = {}
     rows = []
     previewed = set()
-    for seq, cam, frame in tqdm(plan, desc=say("synthetic MADS", "MADS sintético"), unit="frame", disable=not progress):
+    for seq, cam, frame in tqdm(plan, desc=say("synthetic MADS", "MADS sintético"), unit=say("frame", "fotograma"), disable=not progress):
         if seq not in actors:
             actors[seq] = _mads_actor(seed, seq)
         if cam not in studios:

@@ -162,7 +162,7 @@ def run_training(
     verbose: int | str = 2,
 ) -> dict:
     """Train the U-Net on PH2 (or the synthetic stand-in), save the best model; return the test report."""
-    from utils.course import runs_dir
+    from utils.course import runs_dir, say
     from utils.device import setup_keras
     from utils.models import build_unet, compile_segmenter
     from utils.profiles import choose_profile
@@ -170,11 +170,15 @@ def run_training(
     plan = setup_keras()
     prof = choose_profile(plan.has_gpu, profile)
     size, epochs = size or prof.size, epochs or prof.epochs
-    print(prof.describe() + (f" (size {size}, epochs {epochs} from the command line)" if (size, epochs) != (prof.size, prof.epochs) else ""))
+    changed = say(f" (size {size}, epochs {epochs} from the command line)",
+                  f" (tamaño {size}, {epochs} épocas, desde la línea de comandos)")
+    print(prof.describe() + (changed if (size, epochs) != (prof.size, prof.epochs) else ""))
     keras.utils.set_random_seed(seed)
     source, ph2_data, split = _ph2_splits(data, size, prof.limit, seed)
     counts = {k: int(len(v)) for k, v in split.items()}
-    print(f"data: {source.kind} from {source.root} | cases train {counts['train']}, val {counts['val']}, test {counts['test']}")
+    print(say(f"data: {source.kind} from {source.root} | cases train {counts['train']}, val {counts['val']}, test {counts['test']}",
+              f"datos {source.label} de {source.root} | casos de entrenamiento {counts['train']}, validación "
+              f"{counts['val']}, prueba {counts['test']}"))
     out = Path(out) if out else runs_dir() / "unet.keras"
     with plan.scope():
         model = compile_segmenter(build_unet(size, prof.base_filters, prof.depth), prof.learning_rate)
@@ -205,15 +209,19 @@ def run_training(
 def run_evaluation(model_path: str | Path, data: str | Path | None = None, *, seed: int = 0) -> dict:
     """Evaluate a saved model on the test split of PH2 (or the stand-in); return the same report as training."""
     import utils.models  # noqa: F401 - registers the course's loss and metrics for loading
+    from utils.course import say
     from utils.errors import CourseError
 
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise CourseError(f"no model at {model_path}: train one first with `python -m utils train --out {model_path}`")
+        raise CourseError(say(f"no model at {model_path}: train one first with `python -m utils train --out {model_path}`",
+                              f"no hay ningún modelo en {model_path}: entrena uno antes con "
+                              f"`python -m utils train --out {model_path}`"))
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any loading failure is reported as one line
-        raise CourseError(f"cannot load {model_path} as a Keras model ({type(exc).__name__}: {exc})") from None
+        raise CourseError(say(f"cannot load {model_path} as a Keras model ({type(exc).__name__}: {exc})",
+                              f"no se puede cargar {model_path} como modelo de Keras ({type(exc).__name__}: {exc})")) from None
     size = int(model.input_shape[1])
     trained = {}
     sidecar = model_path.with_suffix(".json")
