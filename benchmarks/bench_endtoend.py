@@ -291,6 +291,8 @@ TORCH_TWEAKS = {  # name -> what it changes in the lesson's U-Net / fit (value a
     "lr": "the cosine's peak learning rate, =VALUE (the lesson: the profile's 1e-3)",
     "bn-momentum": "batch norm's momentum, =VALUE (the lesson: PyTorch's 0.1)",
     "warm-bn": "the lesson's WarmBatchNorm2d (its 'faster' section) in place of nn.BatchNorm2d",
+    "precise-bn": "before each validation, batch norm's statistics recomputed with the current weights over the training images"
+                  " (un-augmented, torch.optim.swa_utils.update_bn), instead of the running averages of the epoch's steps",
 }
 
 
@@ -331,6 +333,16 @@ def torch_lesson_model(ns: dict, tweaks: dict):
     norm = ns["WarmBatchNorm2d"] if "warm-bn" in tweaks else nn.BatchNorm2d
     if "bn-momentum" in tweaks:
         norm = functools.partial(norm, momentum=tweaks["bn-momentum"])
+    if "precise-bn" in tweaks:
+        evaluate = ns["evaluate"]
+        bn_loader = ns["DataLoader"](ns["PH2Segmentation"](*ns["train"]), **ns["loader_options"])
+
+        def precise_evaluate(model, loader, criterion):  # the lesson's fit looks evaluate up at call time
+            if loader is ns["val_loader"]:
+                torch.optim.swa_utils.update_bn(bn_loader, model, ns["device"])
+            return evaluate(model, loader, criterion)
+
+        ns["evaluate"] = precise_evaluate
     model = ns["UNet"](ns["profile"].base_filters, ns["profile"].depth, norm=norm)
     if "he" in tweaks:
         for block in model.modules():
