@@ -19,9 +19,16 @@ CPU time the pipeline's threads spent assembling and augmenting batches (overlap
 
 Part `quality`: time to validation Dice 0.85 and 0.90 (wall clock from the first step, validation
 included, one seed) of the course's U-Nets (Keras: `fit_segmenter`; PyTorch: the notebook's `fit`)
-and of the original lesson's networks (benchmarks/original_lesson.py), one after the other.
+and of the original lesson's networks (benchmarks/original_lesson.py), one after the other, for each
+of `--seeds`. `--torch-variant` changes the PyTorch lesson's U-Net or optimiser after its cells are
+loaded (see TORCH_TWEAKS), so a candidate change is measured with the lesson's own `fit` loop.
+
+The synthetic PH2 stand-in is drawn once per run in a temporary folder, unless `SEG_DATA_DIR` already
+holds one of the current generator version (seed 0, 200 cases), which is then read, never written.
 
     flock /tmp/seg-heavy.lock python benchmarks/bench_endtoend.py [--part throughput|quality|all]
+    flock /tmp/seg-heavy.lock python benchmarks/bench_endtoend.py --part quality --seeds 0 1 2 \
+        --quality-contenders "torch course" --torch-variant warm-bn
 """
 
 from __future__ import annotations
@@ -101,8 +108,15 @@ def synthetic_ph2_split(workdir: Path):
     from utils.synthetic import synthetic_ph2
 
     root = workdir / "ph2" / "PH2Dataset"
-    if not root.is_dir():  # the parent makes it once; the children share it
-        synthetic_ph2(workdir / "ph2", count=200, progress=False)
+    if not root.exists():  # the parent makes it once (or links the one in SEG_DATA_DIR); the children share it
+        from utils.synthetic import PH2_GENERATOR_VERSION
+
+        shared = ph2.data_dir() / "synthetic" / "PH2Dataset"  # read only
+        if shared.is_dir() and ph2.standin_version(shared) == PH2_GENERATOR_VERSION and "seed 0" in (shared / "Readme.txt").read_text():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.symlink_to(shared, target_is_directory=True)
+        else:
+            synthetic_ph2(workdir / "ph2", count=200, progress=False)
     data = ph2.load_ph2(root, size=SIZE, progress=False)
     return root, data, ph2.split_indices(data, seed=0)
 
@@ -270,8 +284,77 @@ def torch_child(epochs: int, workdir: Path) -> dict:
             "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)")}
 
 
+# ---------------------------------------------------------------- PyTorch lesson variants
+TORCH_TWEAKS = {  # name -> what it changes in the lesson's U-Net / fit (value after "=", where one is taken)
+    "he": "He initialisation (kaiming_normal_, fan_out, relu) of every convolution followed by batch norm and ReLU",
+    "wd": "AdamW's weight decay, =VALUE (the lesson: 1e-4)",
+    "lr": "the cosine's peak learning rate, =VALUE (the lesson: the profile's 1e-3)",
+    "bn-momentum": "batch norm's momentum, =VALUE (the lesson: PyTorch's 0.1)",
+    "warm-bn": "the lesson's WarmBatchNorm2d (its 'faster' section) in place of nn.BatchNorm2d",
+    "precise-bn": "before each validation, batch norm's statistics recomputed with the current weights over the training images"
+                  " (un-augmented, torch.optim.swa_utils.update_bn), instead of the running averages of the epoch's steps",
+}
+
+
+def parse_variant(text: str) -> dict[str, float | None]:
+    """Parse "plain" or comma-separated tweaks such as "he,lr=2e-3" into {name: value or None}."""
+    tweaks: dict[str, float | None] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part == "plain":
+            continue
+        name, _, value = part.partition("=")
+        if name not in TORCH_TWEAKS:
+            raise SystemExit(f"--torch-variant: unknown tweak {name!r}; known: {', '.join(TORCH_TWEAKS)}")
+        if (name in ("wd", "lr", "bn-momentum")) != bool(value):
+            raise SystemExit(f"--torch-variant: {name} {'needs' if not value else 'takes no'} a value ({TORCH_TWEAKS[name]})")
+        tweaks[name] = float(value) if value else None
+    return tweaks
+
+
+def torch_lesson_model(ns: dict, tweaks: dict):
+    """Build the lesson's UNet (cpu profile widths) with `tweaks` applied; patch the lesson's optimiser and profile."""
+    import dataclasses
+    import functools
+
+    import torch
+    from torch import nn
+
+    if "lr" in tweaks:
+        ns["profile"] = dataclasses.replace(ns["profile"], learning_rate=tweaks["lr"])
+    if "wd" in tweaks:
+        adamw = torch.optim.AdamW
+
+        class AdamW(adamw):  # the lesson's fit looks torch.optim.AdamW up at call time
+            def __init__(self, params, *args, **kwargs):
+                kwargs["weight_decay"] = tweaks["wd"]
+                super().__init__(params, *args, **kwargs)
+
+        torch.optim.AdamW = AdamW
+    norm = ns["WarmBatchNorm2d"] if "warm-bn" in tweaks else nn.BatchNorm2d
+    if "bn-momentum" in tweaks:
+        norm = functools.partial(norm, momentum=tweaks["bn-momentum"])
+    if "precise-bn" in tweaks:
+        evaluate = ns["evaluate"]
+        bn_loader = ns["DataLoader"](ns["PH2Segmentation"](*ns["train"]), **ns["loader_options"])
+
+        def precise_evaluate(model, loader, criterion):  # the lesson's fit looks evaluate up at call time
+            if loader is ns["val_loader"]:
+                torch.optim.swa_utils.update_bn(bn_loader, model, ns["device"])
+            return evaluate(model, loader, criterion)
+
+        ns["evaluate"] = precise_evaluate
+    model = ns["UNet"](ns["profile"].base_filters, ns["profile"].depth, norm=norm)
+    if "he" in tweaks:
+        for block in model.modules():
+            if isinstance(block, nn.Sequential):  # conv_block: convolution, batch norm, ReLU
+                for layer in block:
+                    if isinstance(layer, nn.Conv2d):
+                        nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+    return model.to(ns["device"], memory_format=ns["memory_format"])
+
+
 # ---------------------------------------------------------------- child: time to quality
-def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0) -> dict:
+def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant: str = "plain") -> dict:
     """Train one contender up to `epochs` epochs, validating after each; return per-epoch (seconds, val Dice)."""
     import numpy as np
 
@@ -326,11 +409,11 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0) -> dict
 
         ns["profile"] = PROFILES["cpu"]
         ns.update(train=train, val=val, test=(data.images[split["test"]], data.masks[split["test"]]), SEED=seed)
-        run_cells(notebook, {"train_loader", "conv_block", "UNet", "SegmentationLoss", "fit", "evaluate"}, ns)
+        run_cells(notebook, {"train_loader", "conv_block", "UNet", "WarmBatchNorm2d", "SegmentationLoss", "fit", "evaluate"}, ns)
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         if which == "torch course":
-            model = ns["UNet"](16, 4).to(ns["device"], memory_format=ns["memory_format"])
+            model = torch_lesson_model(ns, parse_variant(variant))
             ns["tqdm"] = NoBar
 
             def epoch_print(*args, **kwargs):
@@ -374,19 +457,20 @@ def extract(ref: str, dest: Path) -> Path:
 WORKDIR: Path | None = None  # shared by the children: the synthetic PH2 is written once
 
 
-def spawn(code_root: Path, kind: str, epochs: int, extra_env: dict | None = None) -> dict:
+def spawn(code_root: Path, kind: str, epochs: int, extra_env: dict | None = None, extra_args: tuple = ()) -> dict:
     """Run one child on the code at code_root (this file's functions, that code's `utils`); return its result."""
     global WORKDIR
     if WORKDIR is None:
         WORKDIR = Path(tempfile.mkdtemp(prefix="bench_endtoend_"))
         atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
         sys.path.insert(0, str(ROOT))
+        synthetic_ph2_split(WORKDIR)  # reads SEG_DATA_DIR as the caller set it, if it holds a current stand-in
+        print(f"data: {(WORKDIR / 'ph2' / 'PH2Dataset').resolve()}", flush=True)
         os.environ["SEG_DATA_DIR"] = str(WORKDIR / "cache")
-        synthetic_ph2_split(WORKDIR)
     env = {**os.environ, "PYTHONPATH": str(code_root), "SEG_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
     env.pop("SEG_SMOKE", None)
     env["SEG_DATA_DIR"] = str(WORKDIR / "cache")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--epochs", str(epochs), "--workdir", str(WORKDIR)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--epochs", str(epochs), "--workdir", str(WORKDIR), *extra_args]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code_root / "notebooks")  # where a lesson runs
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
@@ -463,28 +547,52 @@ def table(runs, args) -> None:
         print(f"{kind} {label}: " + ", ".join(f"{k} {r[k]}" for k in ("tf_threads", "torch_threads", "omp_wait_policy", "val_dice", "test_dice") if k in r))
 
 
+def reach(rows: list, target: float) -> tuple[float, int] | None:
+    """Return (seconds, epoch) of the first epoch whose validation Dice is at least target, None if none."""
+    return next(((s, i + 1) for i, (s, d) in enumerate(rows) if d >= target), None)
+
+
 def quality(args) -> None:
-    rows = {}
-    for which in args.quality_contenders:
-        rows[which] = spawn(ROOT, f"quality:{which}:{args.seed}", args.quality_epochs)["rows"]
-        print(f"seed {args.seed} {which}: " + ", ".join(f"{s:.1f}s {d:.3f}" for s, d in rows[which]), flush=True)
-    print("\n| network | seconds to val Dice 0.85 (epoch) | to 0.90 (epoch) | best val Dice | vs original, 0.85 | vs original, 0.90 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    import numpy as np
 
-    def reach(r, target):
-        return next(((s, i + 1) for i, (s, d) in enumerate(r) if d >= target), None)
-
-    for which, r in rows.items():
-        ref = rows.get(which.split()[0] + " original", r)
-        cells = []
-        for target in (0.85, 0.90):
-            got = reach(r, target)
-            cells.append(f"{got[0]:.1f} ({got[1]})" if got else f"not in {len(r)} epochs")
-        ratios = []
-        for target in (0.85, 0.90):
-            a, b = reach(r, target), reach(ref, target)
-            ratios.append(f"{a[0] / b[0]:.2f}" if a and b else ("—" if not a else f"< {a[0] / ref[-1][0]:.2f} (original never reached it)"))
-        print(f"| {which} | {cells[0]} | {cells[1]} | {max(d for _, d in r):.3f} | {ratios[0]} | {ratios[1]} |")
+    variant = args.torch_variant
+    label = lambda which: f"{which} [{variant}]" if which == "torch course" and variant != "plain" else which  # noqa: E731
+    runs: dict[str, dict[int, list]] = {}
+    for seed in args.seeds:
+        for which in args.quality_contenders:
+            extra = ("--torch-variant", variant) if which == "torch course" else ()
+            rows = spawn(ROOT, f"quality:{which}:{seed}", args.quality_epochs, extra_args=extra)["rows"]
+            runs.setdefault(which, {})[seed] = rows
+            print(f"seed {seed} {label(which)}: " + ", ".join(f"{s:.1f}s {d:.3f}" for s, d in rows) + f"; load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+    print("\n| network | seed | seconds to val Dice 0.85 (epoch) | to 0.90 (epoch) | last epoch's val Dice | best | vs original, 0.85 | vs original, 0.90 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for which, by_seed in runs.items():
+        ratios: dict[float, list] = {0.85: [], 0.90: []}
+        for seed, r in by_seed.items():
+            ref = runs.get(which.split()[0] + " original", {}).get(seed)
+            cells, out = [], []
+            for target in (0.85, 0.90):
+                got = reach(r, target)
+                cells.append(f"{got[0]:.1f} ({got[1]})" if got else f"not in {len(r)} epochs")
+                base = reach(ref, target) if ref else None
+                if ref is None or which == which.split()[0] + " original":
+                    out.append("")
+                elif got and base:
+                    ratios[target].append(got[0] / base[0])
+                    out.append(f"{got[0] / base[0]:.2f}")
+                elif got:
+                    ratios[target].append(0.0)  # reached it; the original did not: below any ratio
+                    out.append(f"< {got[0] / ref[-1][0]:.2f} (original never reached it)")
+                else:
+                    ratios[target].append(float("inf"))
+                    out.append("not reached")
+            print(f"| {label(which)} | {seed} | {cells[0]} | {cells[1]} | {r[-1][1]:.3f} | {max(d for _, d in r):.3f} | {out[0]} | {out[1]} |")
+        if len(by_seed) > 1:
+            epochs = [reach(r, 0.85)[1] if reach(r, 0.85) else None for r in by_seed.values()]
+            median = {t: (f"{float(np.median(v)):.2f}".replace("inf", "not reached") if v else "") for t, v in ratios.items()}
+            print(f"| {label(which)} | median of {len(by_seed)} | epochs to 0.85: {epochs} | | "
+                  f"{float(np.median([r[-1][1] for r in by_seed.values()])):.3f} | | {median[0.85]} | {median[0.90]} |")
 
 
 def main() -> None:
@@ -492,7 +600,10 @@ def main() -> None:
     parser.add_argument("--part", choices=["throughput", "quality", "all"], default="all")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput contender (the first is not counted)")
     parser.add_argument("--quality-epochs", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the quality part (weights, shuffling, augmentation)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the quality part (weights, shuffling, augmentation)")
+    parser.add_argument("--torch-variant", default="plain",
+                        help="the PyTorch lesson's U-Net changed after its cells are loaded: 'plain' or comma-separated tweaks, "
+                             + "; ".join(f"{k}: {v}" for k, v in TORCH_TWEAKS.items()))
     parser.add_argument("--quality-contenders", nargs="*", default=["keras course", "keras original", "torch course", "torch original"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", default="d63a1bf", help="git ref of the code to compare against")
@@ -502,6 +613,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parse_variant(args.torch_variant)  # refuse a misspelt variant before anything runs
     if args.child:
         sys.path.insert(0, os.environ.get("PYTHONPATH", str(ROOT)).split(os.pathsep)[0])
         workdir = Path(args.workdir)
@@ -511,7 +623,7 @@ def main() -> None:
             out = torch_child(args.epochs, workdir)
         else:
             _, which, seed = args.child.split(":")
-            out = quality_child(which, args.epochs, workdir, int(seed))
+            out = quality_child(which, args.epochs, workdir, int(seed), args.torch_variant)
         print("RESULT " + json.dumps(out), flush=True)
         return
     print(f"{platform.processor() or platform.machine()} | {cpu_model()} | {os.cpu_count()} cores | python {platform.python_version()} | "
