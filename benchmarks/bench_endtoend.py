@@ -581,16 +581,21 @@ def quality(args) -> None:
                 elif got and base:
                     ratios[target].append(got[0] / base[0])
                     out.append(f"{got[0] / base[0]:.2f}")
-                elif got:
-                    ratios[target].append(0.0)  # reached it; the original did not: below any ratio
+                elif got:  # reached it; the original did not: only an upper bound
+                    ratios[target].append(None)
                     out.append(f"< {got[0] / ref[-1][0]:.2f} (original never reached it)")
-                else:
+                elif base:  # the original reached it, this one did not
                     ratios[target].append(float("inf"))
                     out.append("not reached")
+                else:  # neither: no ratio at all
+                    ratios[target].append(None)
+                    out.append("neither reached it")
             print(f"| {label(which)} | {seed} | {cells[0]} | {cells[1]} | {r[-1][1]:.3f} | {max(d for _, d in r):.3f} | {out[0]} | {out[1]} |")
         if len(by_seed) > 1:
             epochs = [reach(r, 0.85)[1] if reach(r, 0.85) else None for r in by_seed.values()]
-            median = {t: (f"{float(np.median(v)):.2f}".replace("inf", "not reached") if v else "") for t, v in ratios.items()}
+            # a median only when every seed gave a ratio (or showed this network never got there)
+            median = {t: ("" if not v else "undetermined (a bound or no ratio on some seed)" if None in v
+                          else f"{float(np.median(v)):.2f}".replace("inf", "not reached")) for t, v in ratios.items()}
             print(f"| {label(which)} | median of {len(by_seed)} | epochs to 0.85: {epochs} | | "
                   f"{float(np.median([r[-1][1] for r in by_seed.values()])):.3f} | | {median[0.85]} | {median[0.90]} |")
 
