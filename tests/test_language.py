@@ -322,3 +322,19 @@ def test_every_message_of_a_learner_facing_module_has_its_spanish(module):
     path = UTILS / f"{module}.py"
     kept = frozenset(function for (name, function) in KEPT_ENGLISH if name == module)
     assert untranslated_messages(path.read_text(encoding="utf-8"), path.name, kept) == []
+
+
+def test_ph2_counts_shown_in_the_chosen_language():
+    from utils import course, ph2
+
+    data = ph2.PH2Data(
+        images=np.zeros((3, 2, 2, 3), np.uint8), masks=np.zeros((3, 2, 2), np.uint8),
+        ids=["IMD001", "IMD002", "IMD003"], diagnosis=np.array([0, 2, -1]), root=Path("."),
+    )
+    assert data.counts() == {"common nevus": 1, "atypical nevus": 0, "melanoma": 1, "unknown": 1}
+    course.set_language("es")
+    try:
+        assert data.counts(shown=True) == {"nevo común": 1, "nevo atípico": 0, "melanoma": 1, "desconocido": 1}
+        assert data.counts() == {"common nevus": 1, "atypical nevus": 0, "melanoma": 1, "unknown": 1}  # keys stay keys
+    finally:
+        course.set_language("en")

@@ -179,11 +179,12 @@ class PH2Data:
             f"masks {self.masks.shape} {self.masks.dtype}, root={str(self.root)!r})"
         )
 
-    def counts(self) -> dict[str, int]:
-        """Return the number of cases per class name, plus "unknown"."""
+    def counts(self, *, shown: bool = False) -> dict[str, int]:
+        """Return the number of cases per class name, plus "unknown"; `shown=True` names them in the chosen language."""
         d = np.asarray(self.diagnosis)
-        out = {name: int(np.count_nonzero(d == k)) for k, name in enumerate(CLASSES)}
-        out["unknown"] = int(np.count_nonzero((d < 0) | (d >= len(CLASSES))))
+        names = class_names() if shown else CLASSES
+        out = {name: int(np.count_nonzero(d == k)) for k, name in enumerate(names)}
+        out[say("unknown", "desconocido") if shown else "unknown"] = int(np.count_nonzero((d < 0) | (d >= len(CLASSES))))
         return out
 
     def subset(self, indices) -> PH2Data:
