@@ -338,3 +338,16 @@ def test_ph2_counts_shown_in_the_chosen_language():
         assert data.counts() == {"common nevus": 1, "atypical nevus": 0, "melanoma": 1, "unknown": 1}  # keys stay keys
     finally:
         course.set_language("en")
+
+
+def test_device_line_in_the_chosen_language():
+    from utils import course
+    from utils.device import DevicePlan
+
+    plan = DevicePlan("tensorflow", [], "float32", "default", 1, "")
+    assert plan.describe() == "Keras tensorflow backend | CPU only | policy float32 | strategy default (1 replica)"
+    course.set_language("es")
+    try:
+        assert plan.describe() == "Keras con backend tensorflow | solo CPU | política float32 | estrategia default (1 réplica)"
+    finally:
+        course.set_language("en")

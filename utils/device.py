@@ -68,9 +68,11 @@ class DevicePlan:
                 for g in self.gpus
             )
             devices = f"{len(self.gpus)} GPU{'s' if len(self.gpus) > 1 else ''}: {names}"
-        line = (
-            f"Keras {self.backend} backend | {devices} | policy {self.policy} | "
-            f"strategy {self.distribution} ({self.replicas} replica{'s' if self.replicas > 1 else ''})"
+        replicas = f"{self.replicas} replica{'s' if self.replicas > 1 else ''}"
+        line = say(
+            f"Keras {self.backend} backend | {devices} | policy {self.policy} | strategy {self.distribution} ({replicas})",
+            f"Keras con backend {self.backend} | {devices} | política {self.policy} | "
+            f"estrategia {self.distribution} ({self.replicas} réplica{'s' if self.replicas > 1 else ''})",
         )
         return f"{line} | {self.note}" if self.note else line
 
@@ -82,11 +84,13 @@ def plan_devices(gpus: Sequence[GPU], backend: str = "tensorflow", *, allow_mixe
         return DevicePlan(backend, (), "float32", "default", 1)
     capable = all(g.compute_capability and g.compute_capability >= MIN_MIXED_PRECISION_CC for g in gpus)
     policy = "mixed_float16" if allow_mixed and capable else "float32"
-    note = "" if capable or not allow_mixed else "GPU older than compute capability 7.0: float32"
+    note = "" if capable or not allow_mixed else say("GPU older than compute capability 7.0: float32",
+                                                     "GPU anterior a la capacidad de cómputo 7.0: float32")
     if len(gpus) > 1 and backend == "tensorflow":
         return DevicePlan(backend, gpus, policy, "mirrored", len(gpus), note)
     if len(gpus) > 1:
-        note = (note + "; " if note else "") + f"several GPUs need the TensorFlow backend: using 1 of {len(gpus)}"
+        note = (note + "; " if note else "") + say(f"several GPUs need the TensorFlow backend: using 1 of {len(gpus)}",
+                                                   f"varias GPU necesitan el backend de TensorFlow: se usa 1 de {len(gpus)}")
         return DevicePlan(backend, gpus[:1], policy, "default", 1, note)
     return DevicePlan(backend, gpus, policy, "default", 1, note)
 
