@@ -52,6 +52,16 @@ def say(en: str, es: str) -> str:
     return es if _language == "es" else en
 
 
+#: How a data source's kind reads next to "data" / "datos": "real data", "datos sintéticos".
+KIND_LABELS = {"ph2": ("real", "reales"), "mads": ("real", "reales"), "synthetic": ("synthetic", "sintéticos")}
+
+
+def kind_label(kind: str) -> str:
+    """Return a data kind ("ph2", "mads", "synthetic") as an adjective for "{label} data" / "datos {label}", in the chosen language."""
+    en, es = KIND_LABELS.get(kind, (kind, kind))
+    return say(en, es)
+
+
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 

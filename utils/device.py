@@ -68,11 +68,12 @@ class DevicePlan:
                 for g in self.gpus
             )
             devices = f"{len(self.gpus)} GPU{'s' if len(self.gpus) > 1 else ''}: {names}"
-        replicas = f"{self.replicas} replica{'s' if self.replicas > 1 else ''}"
+        plural = "s" if self.replicas > 1 else ""
         line = say(
-            f"Keras {self.backend} backend | {devices} | policy {self.policy} | strategy {self.distribution} ({replicas})",
+            f"Keras {self.backend} backend | {devices} | policy {self.policy} | "
+            f"strategy {self.distribution} ({self.replicas} replica{plural})",
             f"Keras con backend {self.backend} | {devices} | política {self.policy} | "
-            f"estrategia {self.distribution} ({self.replicas} réplica{'s' if self.replicas > 1 else ''})",
+            f"estrategia {self.distribution} ({self.replicas} réplica{plural})",
         )
         return f"{line} | {self.note}" if self.note else line
 

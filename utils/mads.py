@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from utils.cache import cache_file, decode_parallel, read_cache, write_cache
-from utils.course import data_dir, in_colab, is_offline, say
+from utils.course import data_dir, in_colab, is_offline, kind_label, say
 from utils.errors import CourseError
 
 HANDLE = "tapakah68/segmentation-full-body-mads-dataset"
@@ -73,14 +73,6 @@ Cómo conseguir Segmentation Full Body MADS ({PAGE}, unos 475 MB):
   * A mano: descarga el zip desde la página del conjunto de datos ("Download") y pasa su ruta, o la de
     cualquier carpeta de su extracción, a load_mads(...) / resolve_mads(...), o haz que MADS_DIR apunte a ella."""
 
-#: How a Source's kind reads next to "data" / "datos" in each language: "real data", "datos sintéticos".
-KIND_LABELS = {"mads": ("real", "reales"), "synthetic": ("synthetic", "sintéticos")}
-
-
-def kind_label(kind: str) -> str:
-    """Return a data kind ("mads", "synthetic") as an adjective for "{label} data" / "datos {label}", in the chosen language."""
-    en, es = KIND_LABELS.get(kind, (kind, kind))
-    return say(en, es)
 
 _NAME_RE = re.compile(r"^(?P<style>[^_]+)_(?P<sequence>.+)_(?P<camera>[Cc]\d+)_(?P<frame>\d+)$")
 _CACHE_VERSION = "mads-cache-1 PIL-LANCZOS/BILINEAR"

@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from utils.cache import cache_file, decode_parallel, read_cache, write_cache
-from utils.course import data_dir, is_offline, language, say
+from utils.course import data_dir, is_offline, kind_label, language, say
 from utils.errors import CourseError
 
 CLASSES = ("common nevus", "atypical nevus", "melanoma")  # keys: the names the code compares and writes
@@ -102,14 +102,6 @@ def class_names() -> tuple[str, ...]:
     return CLASS_NAMES_ES if language() == "es" else CLASSES
 
 
-#: How a Source's kind reads next to "data" / "datos" in each language: "real data", "datos sintéticos".
-KIND_LABELS = {"ph2": ("real", "reales"), "synthetic": ("synthetic", "sintéticos")}
-
-
-def kind_label(kind: str) -> str:
-    """Return a data kind ("ph2", "synthetic") as an adjective for "{label} data" / "datos {label}", in the chosen language."""
-    en, es = KIND_LABELS.get(kind, (kind, kind))
-    return say(en, es)
 
 
 def _how_to_get(it: bool = False) -> str:
