@@ -21,6 +21,7 @@ import platform
 import re
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 from nbclient import NotebookClient
@@ -53,17 +54,10 @@ def run_lesson(framework: str, seed: int, profile: str, timeout: int) -> dict:
     if replaced != 1:
         raise RuntimeError(f"{path.name}: expected one line `SEED = <number>`, found {replaced}")
     nb.cells.append(nbformat.v4.new_code_cell(READ_BACK))
-    env_before = os.environ.get("SEG_PROFILE")
-    os.environ["SEG_PROFILE"] = profile
-    try:
+    with mock.patch.dict(os.environ, {"SEG_PROFILE": profile}):  # the kernel inherits it; restored afterwards
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
         seconds = time.perf_counter() - start
-    finally:
-        if env_before is None:
-            os.environ.pop("SEG_PROFILE", None)
-        else:
-            os.environ["SEG_PROFILE"] = env_before
     for output in nb.cells[-1].get("outputs", []):
         text = output.get("text", "")
         if "BENCH-RESULT " in text:
