@@ -291,6 +291,8 @@ TORCH_TWEAKS = {  # name -> what it changes in the lesson's U-Net / fit (value a
     "lr": "the cosine's peak learning rate, =VALUE (the lesson: the profile's 1e-3)",
     "bn-momentum": "batch norm's momentum, =VALUE (the lesson: PyTorch's 0.1)",
     "warm-bn": "the lesson's WarmBatchNorm2d (its 'faster' section) in place of nn.BatchNorm2d",
+    "batch": "the training loader's batch size, =VALUE (the lesson: the profile's 8); validation keeps the profile's",
+    "width": "the U-Net's base_filters, =VALUE (the lesson: the profile's 16)",
     "precise-bn": "before each validation, batch norm's statistics recomputed with the current weights over the training images"
                   " (un-augmented, torch.optim.swa_utils.update_bn), instead of the running averages of the epoch's steps",
 }
@@ -305,7 +307,7 @@ def parse_variant(text: str) -> dict[str, float | None]:
         name, _, value = part.partition("=")
         if name not in TORCH_TWEAKS:
             raise SystemExit(f"--torch-variant: unknown tweak {name!r}; known: {', '.join(TORCH_TWEAKS)}")
-        if (name in ("wd", "lr", "bn-momentum")) != bool(value):
+        if (name in ("wd", "lr", "bn-momentum", "batch", "width")) != bool(value):
             raise SystemExit(f"--torch-variant: {name} {'needs' if not value else 'takes no'} a value ({TORCH_TWEAKS[name]})")
         tweaks[name] = float(value) if value else None
     return tweaks
@@ -343,7 +345,11 @@ def torch_lesson_model(ns: dict, tweaks: dict):
             return evaluate(model, loader, criterion)
 
         ns["evaluate"] = precise_evaluate
-    model = ns["UNet"](ns["profile"].base_filters, ns["profile"].depth, norm=norm)
+    if "batch" in tweaks:  # the lesson's fit looks train_loader up at call time (its cosine counts its batches)
+        options = {**ns["loader_options"], "batch_size": int(tweaks["batch"])}
+        ns["train_loader"] = ns["DataLoader"](ns["train_set"], shuffle=True, generator=torch.Generator().manual_seed(ns["SEED"]), **options)
+    width = int(tweaks["width"]) if "width" in tweaks else ns["profile"].base_filters
+    model = ns["UNet"](width, ns["profile"].depth, norm=norm)
     if "he" in tweaks:
         for block in model.modules():
             if isinstance(block, nn.Sequential):  # conv_block: convolution, batch norm, ReLU
