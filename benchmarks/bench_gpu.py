@@ -14,14 +14,16 @@ untimed warm-up epoch, then `--epochs` timed epochs; the median epoch gives imag
   built channels-first (Keras's torch backend otherwise transposes every convolution's input and output
   between (N, H, W, C) and PyTorch's (N, C, H, W), with a copy each way); `jit_compile=True`
   (`torch.compile` of Keras's train step, which fuses the element-wise batch-norm and optimizer work
-  that Keras writes as separate operations).
+  that Keras writes as separate operations); instead of the jit, batch normalisation by PyTorch's own
+  fused kernel (`torch.nn.functional.batch_norm`, cuDNN's on a GPU) in a `BatchNormalization` subclass,
+  where Keras's torch backend writes it as about a dozen element-wise and reduction operations.
 - A profile (`torch.profiler`, 3 steps) of the Keras U-Net as shipped and of the PyTorch lesson's: kernel
   launches per step and the operations that take the most GPU time.
 
     KERAS_BACKEND=torch python benchmarks/bench_gpu.py [--epochs 5] [--out results.json]
     KERAS_BACKEND=torch python benchmarks/bench_gpu.py --cpu    # a check that the script runs; no GPU figures
 
-With --cpu: 32×32, 1 timed epoch, bfloat16 as the only mixed precision and no torch.compile row.
+With --cpu: 32×32 and 1 timed epoch unless --size is given, bfloat16 as the only mixed precision and no torch.compile row.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import numpy as np  # noqa: E402
 BATCH = 16
 
 # name -> (framework, precision, options); options: host (course pipeline) | device (batches on GPU),
-# cf (channels-first Keras U-Net), jit (Keras jit_compile=True), nchw (PyTorch default layout), profile
+# cf (channels-first Keras U-Net), fbn (its batch norm by torch's fused kernel), jit (Keras jit_compile=True), nchw (PyTorch default layout), profile
 CONTENDERS = {  # in the order they run: the slow-to-compile ones last
     "torch f32": ("torch", "float32", {"profile"}),
     "torch bf16": ("torch", "bfloat16", set()),
@@ -54,9 +56,11 @@ CONTENDERS = {  # in the order they run: the slow-to-compile ones last
     "keras mixed_float16": ("keras", "mixed_float16", {"host"}),
     "keras mixed_bfloat16": ("keras", "mixed_bfloat16", {"host"}),
     "keras f32 +device": ("keras", "float32", {"device"}),
-    "keras f32 +device +cf": ("keras", "float32", {"device", "cf"}),
+    "keras f32 +device +cf": ("keras", "float32", {"device", "cf", "profile"}),
     "keras mixed_bfloat16 +device +cf": ("keras", "mixed_bfloat16", {"device", "cf"}),
     "keras mixed_float16 +device +cf": ("keras", "mixed_float16", {"device", "cf"}),
+    "keras f32 +device +cf +fbn": ("keras", "float32", {"device", "cf", "fbn", "profile"}),
+    "keras mixed_bfloat16 +device +cf +fbn": ("keras", "mixed_bfloat16", {"device", "cf", "fbn"}),
     "keras f32 +device +cf +jit": ("keras", "float32", {"device", "cf", "jit"}),
     "keras mixed_bfloat16 +device +cf +jit": ("keras", "mixed_bfloat16", {"device", "cf", "jit"}),
     "torch f32 default layout": ("torch", "float32", {"nchw"}),
@@ -151,17 +155,40 @@ def run_torch(images, masks, precision: str, options: set, epochs: int) -> dict:
     return out
 
 
-def channels_first_unet(size: int, base_filters: int, depth: int):
+def fused_batch_norm_class():
+    """A channels-first `keras.layers.BatchNormalization` that runs PyTorch's fused batch norm (torch backend only).
+
+    Same outputs in training; the moving variance is updated with the unbiased batch variance (PyTorch's
+    rule: n / (n - 1) times Keras's, n = N·H·W values per channel), so inference differs by about 1e-3.
+    """
+    import keras
+    import torch
+
+    class FusedBatchNorm(keras.layers.BatchNormalization):
+        def call(self, inputs, training=None, mask=None):
+            x = inputs
+            if x.dtype != torch.float32 and x.device.type == "cpu":
+                x = x.float()  # the CPU kernel wants one dtype for input and parameters
+            y = torch.nn.functional.batch_norm(
+                x, self.moving_mean.value, self.moving_variance.value, self.gamma.value, self.beta.value,
+                training=bool(training), momentum=1.0 - self.momentum, eps=self.epsilon)  # updates the moving statistics in place
+            return y.to(inputs.dtype)
+
+    return FusedBatchNorm
+
+
+def channels_first_unet(size: int, base_filters: int, depth: int, fused_bn: bool = False):
     """`utils.models.build_unet`'s network with data_format="channels_first": (N, 3, H, W) in, (N, 1, H, W) out."""
     import keras
     from keras import layers
 
     cf = {"data_format": "channels_first"}
+    norm = fused_batch_norm_class() if fused_bn else layers.BatchNormalization
 
     def block(x, filters, name):
         for i in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}", **cf)(x)
-            x = layers.BatchNormalization(axis=1, momentum=0.9, name=f"{name}_bn{i}")(x)
+            x = norm(axis=1, momentum=0.9, name=f"{name}_bn{i}")(x)
             x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
         return x
 
@@ -192,7 +219,7 @@ def run_keras(images, masks, precision: str, options: set, epochs: int) -> dict:
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     size = images.shape[1]
-    model = channels_first_unet(size, 32, 4) if "cf" in options else build_unet(size, 32, 4)
+    model = channels_first_unet(size, 32, 4, "fbn" in options) if "cf" in options else build_unet(size, 32, 4)
     compile_segmenter(model)
     if "jit" in options:
         model.jit_compile = True  # Keras's torch trainer wraps its train step in torch.compile
@@ -282,7 +309,7 @@ def main() -> None:
     global BATCH
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs after one untimed")
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, help="image side (default 256; 32 with --cpu)")
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--cpu", action="store_true", help="run on the CPU to check the script (its figures say nothing of a GPU)")
     parser.add_argument("--only", nargs="*", help="run only these contenders")
@@ -302,8 +329,9 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     if not gpu and not args.cpu:
         sys.exit("no CUDA GPU: this benchmark is for a GPU machine (--cpu only checks that it runs)")
-    if args.cpu:
+    if args.cpu and args.size is None:
         args.size, args.epochs = 32, 1
+    args.size = args.size or 256
     names = args.only or list(CONTENDERS)
     if not gpu:
         names = [n for n in names if "mixed_float16" not in n and n != "torch f16" and "jit" not in n]
