@@ -234,6 +234,9 @@ def torch_child(epochs: int, workdir: Path) -> dict:
         def __len__(self):
             return len(self.inner)
 
+        def __getattr__(self, name):  # the lesson's fit re-seeds train_loader.generator
+            return getattr(self.inner, name)
+
         def __iter__(self):
             it = iter(self.inner)
             nxt = data_t.wrap(lambda: next(it))
