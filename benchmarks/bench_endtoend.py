@@ -6,8 +6,8 @@ code's own. "before" is the course's code at `--before` (a git ref, extracted to
 "after" is this checkout. Each child times, on the synthetic PH2 stand-in (cpu profile: 128×128,
 batch 8, 140 training and 20 validation cases):
 
-- `python -m utils train`'s code path (`utils.training.run_training`, the same `fit_segmenter` that the
-  TF lesson's training cell and the lab solution call), `--epochs` epochs, first one untimed;
+- `python -m utils train`'s code path (`utils.training.run_training` and its `fit_segmenter`; the
+  lessons and the lab solutions now train with loops of their own), `--epochs` epochs, first one untimed;
 - step-only: the same network, compiled with `compile_segmenter`, `fit` on pre-made float32 arrays at
   the same batch size (no augmentation, validation or callbacks), the same number of epochs;
 - the PyTorch lesson's `fit` loop, run from notebooks/SemanticSegmentationPytorch.ipynb's own cells
@@ -18,8 +18,10 @@ for data), validation, callbacks / metrics, the rest of the epoch (idle, epoch s
 CPU time the pipeline's threads spent assembling and augmenting batches (overlapping the steps).
 
 Part `quality`: time to validation Dice 0.85 and 0.90 (wall clock from the first step, validation
-included, one seed) of the course's U-Nets (Keras: `fit_segmenter`; PyTorch: the notebook's `fit`)
-and of the original lesson's networks (benchmarks/original_lesson.py), one after the other, for each
+included, one seed) of the course's U-Nets (Keras: "keras course" is `fit_segmenter`, the command
+line's recipe, "keras lesson" the TF lesson's own `compile_model` and `fit_model` cells with their
+cosine schedule over the epochs run, and "keras lesson §10" the same with section 10's changes that act on
+a CPU (the optimiser's state built before the first step, warm-started statistics); PyTorch: the notebook's `fit`) and of the original lesson's networks (benchmarks/original_lesson.py), one after the other, for each
 of `--seeds`. `--torch-variant` changes the PyTorch lesson's U-Net or optimiser after its cells are
 loaded (see TORCH_TWEAKS), so a candidate change is measured with the lesson's own `fit` loop.
 
@@ -40,18 +42,20 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from notebook_code import run_cells  # beside this file, on the path when it runs as a script
+from notebook_code import definitions, run_cells  # beside this file, on the path when it runs as a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SIZE, BATCH = int(os.environ.get("BENCH_SIZE", 128)), 8  # BENCH_SIZE=32: a quick check that it runs
 TORCH_NOTEBOOK = "notebooks/SemanticSegmentationPytorch.ipynb"
+TF_NOTEBOOK = "notebooks/SemanticSegmentationTF.ipynb"
 
 
 
@@ -388,7 +392,28 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant
             def on_epoch_end(self, epoch, logs=None):
                 rows.append((time.perf_counter() - clock["t0"], float(logs["val_dice"])))
 
-        if which == "keras course":
+        if which in ("keras lesson", "keras lesson §10"):  # the TF lesson's own cells: its U-Net, compile_model (cosine), fit_model
+            import dataclasses
+
+            from utils.profiles import PROFILES
+
+            os.environ["SEG_RUNS_DIR"] = str(workdir / "runs")
+            notebook = ROOT / TF_NOTEBOOK
+            ns: dict = {"__name__": "lesson", "sys": sys}
+            run_cells(notebook, {"ROOT"}, ns)  # imports
+            plan = ns["setup_keras"](mixed_precision=False, verbose=False)
+            profile = dataclasses.replace(PROFILES["cpu"], epochs=epochs)  # the cosine reaches 0 at the last epoch run here
+            ns.update(plan=plan, profile=profile, SEED=seed, train=train, val=val, batch_size=plan.global_batch(profile.batch_size))
+            definitions(notebook, {"conv_block", "build_unet", "dice_per_image", "iou_per_image", "compile_model", "fit_model"}, ns)
+            keras.utils.set_random_seed(seed)
+            model = ns["compile_model"](ns["build_unet"](SIZE, profile.base_filters, profile.depth))
+            callbacks = [Seconds()]
+            if which == "keras lesson §10":  # section 10's changes on a CPU: the optimiser's state built, statistics warm-started
+                model.optimizer.build(model.trainable_variables)
+                callbacks.insert(0, ns["WarmStartStatistics"]())
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                ns["fit_model"](model, epochs, callbacks=callbacks)
+        elif which == "keras course":
             from utils.models import build_unet, compile_segmenter
 
             model = compile_segmenter(build_unet(SIZE, 16, 4), 1e-3)
@@ -588,25 +613,39 @@ def quality(args) -> None:
                 if ref is None or which == which.split()[0] + " original":
                     out.append("")
                 elif got and base:
-                    ratios[target].append(got[0] / base[0])
+                    ratios[target].append((got[0] / base[0],) * 2)
                     out.append(f"{got[0] / base[0]:.2f}")
                 elif got:  # reached it; the original did not: only an upper bound
-                    ratios[target].append(None)
+                    ratios[target].append((0.0, got[0] / ref[-1][0]))
                     out.append(f"< {got[0] / ref[-1][0]:.2f} (original never reached it)")
                 elif base:  # the original reached it, this one did not
-                    ratios[target].append(float("inf"))
+                    ratios[target].append((r[-1][0] / base[0], float("inf")))
                     out.append("not reached")
                 else:  # neither: no ratio at all
-                    ratios[target].append(None)
+                    ratios[target].append((0.0, float("inf")))
                     out.append("neither reached it")
             print(f"| {label(which)} | {seed} | {cells[0]} | {cells[1]} | {r[-1][1]:.3f} | {max(d for _, d in r):.3f} | {out[0]} | {out[1]} |")
         if len(by_seed) > 1:
             epochs = [reach(r, 0.85)[1] if reach(r, 0.85) else None for r in by_seed.values()]
-            # a median only when every seed gave a ratio (or showed this network never got there)
-            median = {t: ("" if not v else "undetermined (a bound or no ratio on some seed)" if None in v
-                          else f"{float(np.median(v)):.2f}".replace("inf", "not reached")) for t, v in ratios.items()}
+            median = {t: median_of_intervals(v) for t, v in ratios.items()}
             print(f"| {label(which)} | median of {len(by_seed)} | epochs to 0.85: {epochs} | | "
                   f"{float(np.median([r[-1][1] for r in by_seed.values()])):.3f} | | {median[0.85]} | {median[0.90]} |")
+
+
+def median_of_intervals(ratios: list[tuple[float, float]]) -> str:
+    """The median of ratios known only as intervals (lo, hi): "< 0.56" is (0, 0.56), "not reached" (x, inf).
+
+    The median is determined when the median of the lower ends equals that of the upper ends, e.g.
+    (0, 0.56), (0.65, 0.65), (1.34, 1.34) -> 0.65 whatever the first ratio is; otherwise say so.
+    """
+    if not ratios:
+        return ""
+    low, high = (float(statistics.median(r[i] for r in ratios)) for i in (0, 1))
+    if low != high:
+        if high == float("inf") and low > 0:
+            return f"> {low:.2f} (not reached on some seeds)"
+        return f"undetermined (between {low:.2f} and {high:.2f}: bounds on some seeds)"
+    return "not reached" if low == float("inf") else f"{low:.2f}"
 
 
 def main() -> None:
@@ -618,7 +657,7 @@ def main() -> None:
     parser.add_argument("--torch-variant", default="plain",
                         help="the PyTorch lesson's U-Net changed after its cells are loaded: 'plain' or comma-separated tweaks, "
                              + "; ".join(f"{k}: {v}" for k, v in TORCH_TWEAKS.items()))
-    parser.add_argument("--quality-contenders", nargs="*", default=["keras course", "keras original", "torch course", "torch original"])
+    parser.add_argument("--quality-contenders", nargs="*", default=["keras course", "keras lesson", "keras lesson §10", "keras original", "torch course", "torch original"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", default="d63a1bf", help="git ref of the code to compare against")
     parser.add_argument("--frameworks", nargs="*", default=["keras", "torch"])
