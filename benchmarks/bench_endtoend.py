@@ -300,6 +300,7 @@ TORCH_TWEAKS = {  # name -> what it changes in the lesson's U-Net / fit (value a
     "warm-bn": "the lesson's WarmBatchNorm2d (its 'faster' section) in place of nn.BatchNorm2d",
     "batch": "the training loader's batch size, =VALUE (the lesson: the profile's 8); validation keeps the profile's",
     "width": "the U-Net's base_filters, =VALUE (the lesson: the profile's 16)",
+    "channels-last": "weights in torch.channels_last (the lesson's section 10 on CPUs and CUDA GPUs; its plain pass: the default layout)",
     "precise-bn": "before each validation, batch norm's statistics recomputed with the current weights over the training images"
                   " (un-augmented, torch.optim.swa_utils.update_bn), instead of the running averages of the epoch's steps",
 }
@@ -363,7 +364,8 @@ def torch_lesson_model(ns: dict, tweaks: dict):
                 for layer in block:
                     if isinstance(layer, nn.Conv2d):
                         nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-    return model.to(ns["device"], memory_format=ns["memory_format"])
+    layout = torch.channels_last if "channels-last" in tweaks else ns["memory_format"]
+    return model.to(ns["device"], memory_format=layout)
 
 
 # ---------------------------------------------------------------- child: time to quality
