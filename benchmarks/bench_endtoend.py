@@ -18,12 +18,14 @@ for data), validation, callbacks / metrics, the rest of the epoch (idle, epoch s
 CPU time the pipeline's threads spent assembling and augmenting batches (overlapping the steps).
 
 Part `quality`: time to validation Dice 0.85 and 0.90 (wall clock from the first step, validation
-included, one seed) of the course's U-Nets (Keras: "keras course" is `fit_segmenter`, the command
-line's recipe, "keras lesson" the TF lesson's own `compile_model` and `fit_model` cells with their
-cosine schedule over the epochs run, and "keras lesson §10" the same with section 10's changes that act on
-a CPU (the optimiser's state built before the first step, warm-started statistics); PyTorch: the notebook's `fit`) and of the original lesson's networks (benchmarks/original_lesson.py), one after the other, for each
-of `--seeds`. `--torch-variant` changes the PyTorch lesson's U-Net or optimiser after its cells are
-loaded (see TORCH_TWEAKS), so a candidate change is measured with the lesson's own `fit` loop.
+included, one seed) of the course's U-Nets and of the original lesson's networks
+(benchmarks/original_lesson.py), one after the other, for each of `--seeds`. The course's: for Keras,
+"keras course" is `fit_segmenter` (the command line's recipe), "keras lesson" the TF lesson's own
+`compile_model` and `fit_model` cells with their cosine schedule over the epochs run, and "keras lesson §10"
+the same with section 10's changes that act on a CPU (the optimiser's state built before the first step,
+warm-started statistics); for PyTorch, the notebook's `fit`. `--torch-variant` changes the PyTorch
+lesson's U-Net or optimiser after its cells are loaded (see TORCH_TWEAKS), so a candidate change is
+measured with the lesson's own `fit` loop.
 
 The synthetic PH2 stand-in is drawn once per run in a temporary folder, unless `SEG_DATA_DIR` already
 holds one of the current generator version (seed 0, 200 cases), which is then read, never written.
@@ -315,8 +317,8 @@ def parse_variant(text: str) -> dict[str, float | None]:
         name, _, value = part.partition("=")
         if name not in TORCH_TWEAKS:
             raise SystemExit(f"--torch-variant: unknown tweak {name!r}; known: {', '.join(TORCH_TWEAKS)}")
-        if (name in ("wd", "lr", "bn-momentum", "batch", "width")) != bool(value):
-            raise SystemExit(f"--torch-variant: {name} {'needs' if not value else 'takes no'} a value ({TORCH_TWEAKS[name]})")
+        if ("=VALUE" in TORCH_TWEAKS[name]) != bool(value):  # the tweaks that take a value say so in their description
+            raise SystemExit(f"--torch-variant: {name} {'needs a value' if not value else 'takes no value'} ({TORCH_TWEAKS[name]})")
         tweaks[name] = float(value) if value else None
     return tweaks
 
