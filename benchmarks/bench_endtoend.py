@@ -24,8 +24,8 @@ included, one seed) of the course's U-Nets and of the original lesson's networks
 `compile_model` and `fit_model` cells with their cosine schedule over the epochs run, and "keras lesson §10"
 the same with section 10's changes that act on a CPU (the optimiser's state built before the first step,
 warm-started statistics); for PyTorch, the notebook's `fit`. `--torch-variant` changes the PyTorch
-lesson's U-Net or optimiser after its cells are loaded (see TORCH_TWEAKS), so a candidate change is
-measured with the lesson's own `fit` loop.
+lesson's U-Net, optimiser or training step after its cells are loaded (see TORCH_TWEAKS), so a candidate
+change is measured with the lesson's own `fit` loop.
 
 The synthetic PH2 stand-in is drawn once per run in a temporary folder, unless `SEG_DATA_DIR` already
 holds one of the current generator version (seed 0, 200 cases), which is then read, never written.
@@ -305,6 +305,8 @@ TORCH_TWEAKS = {  # name -> what it changes in the lesson's U-Net / fit (value a
     "channels-last": "weights in torch.channels_last (the lesson's section 10 on CPUs and CUDA GPUs; its plain pass: the default layout)",
     "precise-bn": "before each validation, batch norm's statistics recomputed with the current weights over the training images"
                   " (un-augmented, torch.optim.swa_utils.update_bn), instead of the running averages of the epoch's steps",
+    "bf16": "the training step under bfloat16 autocast on the CPU (the lesson's mixed_precision_step, which section 10 uses on"
+            " CUDA GPUs only); validation stays float32. Fast only where the CPU has bfloat16 units (AMX, AVX512-BF16)",
 }
 
 
@@ -460,7 +462,12 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant
                     rows.append((time.perf_counter() - t0, float(text.split("val_dice ")[1].split(",")[0])))
 
             ns["print"] = epoch_print
-            ns["fit"](model, "U-Net", epochs)
+            step = ns["train_step"]
+            if "bf16" in parse_variant(variant):
+                definitions(notebook, {"mixed_precision_step"}, ns)  # the function only: its cell also sets the layout
+                ns.update(amp_dtype=torch.bfloat16, scaler=torch.amp.GradScaler("cpu", enabled=False))
+                step = ns["mixed_precision_step"]
+            ns["fit"](model, "U-Net", epochs, step=step)
         else:
             sys.path.insert(0, str(HERE))
             import original_lesson
