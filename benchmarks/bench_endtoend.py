@@ -372,6 +372,30 @@ def torch_lesson_model(ns: dict, tweaks: dict):
     return model.to(ns["device"], memory_format=layout)
 
 
+# ---------------------------------------------------------------- the TF lesson's model
+def tf_lesson_model(seed: int, schedule_epochs: int, train, val) -> tuple[dict, object]:
+    """The TF lesson's U-Net built and compiled by its own cells, its cosine over `schedule_epochs`.
+
+    Returns the namespace that holds the lesson's definitions (`fit_model`, `WarmStartStatistics`, ...),
+    set up for `train` and `val` as the lesson's split, and the model.
+    """
+    import dataclasses
+
+    import keras
+
+    from utils.profiles import PROFILES
+
+    notebook = ROOT / TF_NOTEBOOK
+    ns: dict = {"__name__": "lesson", "sys": sys}
+    run_cells(notebook, {"ROOT"}, ns)  # imports
+    plan = ns["setup_keras"](mixed_precision=False, verbose=False)
+    profile = dataclasses.replace(PROFILES["cpu"], epochs=schedule_epochs)
+    ns.update(plan=plan, profile=profile, SEED=seed, train=train, val=val, batch_size=plan.global_batch(profile.batch_size))
+    definitions(notebook, {"conv_block", "build_unet", "dice_per_image", "iou_per_image", "compile_model", "fit_model"}, ns)
+    keras.utils.set_random_seed(seed)
+    return ns, ns["compile_model"](ns["build_unet"](SIZE, profile.base_filters, profile.depth))
+
+
 # ---------------------------------------------------------------- child: time to quality
 def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant: str = "plain") -> dict:
     """Train one contender up to `epochs` epochs, validating after each; return per-epoch (seconds, val Dice)."""
@@ -399,20 +423,8 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant
                 rows.append((time.perf_counter() - clock["t0"], float(logs["val_dice"])))
 
         if which in ("keras lesson", "keras lesson §10"):  # the TF lesson's own cells: its U-Net, compile_model (cosine), fit_model
-            import dataclasses
-
-            from utils.profiles import PROFILES
-
             os.environ["SEG_RUNS_DIR"] = str(workdir / "runs")
-            notebook = ROOT / TF_NOTEBOOK
-            ns: dict = {"__name__": "lesson", "sys": sys}
-            run_cells(notebook, {"ROOT"}, ns)  # imports
-            plan = ns["setup_keras"](mixed_precision=False, verbose=False)
-            profile = dataclasses.replace(PROFILES["cpu"], epochs=epochs)  # the cosine reaches 0 at the last epoch run here
-            ns.update(plan=plan, profile=profile, SEED=seed, train=train, val=val, batch_size=plan.global_batch(profile.batch_size))
-            definitions(notebook, {"conv_block", "build_unet", "dice_per_image", "iou_per_image", "compile_model", "fit_model"}, ns)
-            keras.utils.set_random_seed(seed)
-            model = ns["compile_model"](ns["build_unet"](SIZE, profile.base_filters, profile.depth))
+            ns, model = tf_lesson_model(seed, epochs, train, val)  # the cosine reaches 0 at the last epoch run here
             callbacks = [Seconds()]
             if which == "keras lesson §10":  # section 10's changes on a CPU: the optimiser's state built, statistics warm-started
                 model.optimizer.build(model.trainable_variables)

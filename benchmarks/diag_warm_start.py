@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 import tempfile
@@ -30,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import bench_endtoend as bench  # noqa: E402 - beside this file
-from notebook_code import definitions, run_cells  # noqa: E402
 
 
 def run(warm: bool, seed: int, epochs: int, train, val) -> None:
@@ -38,17 +36,8 @@ def run(warm: bool, seed: int, epochs: int, train, val) -> None:
     import numpy as np
 
     from utils import metrics
-    from utils.profiles import PROFILES
 
-    notebook = bench.ROOT / bench.TF_NOTEBOOK
-    ns: dict = {"__name__": "lesson", "sys": sys}
-    run_cells(notebook, {"ROOT"}, ns)  # imports
-    plan = ns["setup_keras"](mixed_precision=False, verbose=False)
-    profile = dataclasses.replace(PROFILES["cpu"], epochs=12)  # the schedule of the lesson's own run
-    ns.update(plan=plan, profile=profile, SEED=seed, train=train, val=val, batch_size=plan.global_batch(profile.batch_size))
-    definitions(notebook, {"conv_block", "build_unet", "dice_per_image", "iou_per_image", "compile_model", "fit_model"}, ns)
-    keras.utils.set_random_seed(seed)
-    model = ns["compile_model"](ns["build_unet"](bench.SIZE, profile.base_filters, profile.depth))
+    ns, model = bench.tf_lesson_model(seed, 12, train, val)  # the schedule of the lesson's own run (cpu profile)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     inputs_of = keras.Model(model.inputs, [layer.input for layer in norms])
     x_train = train[0].astype("float32") / 255.0
