@@ -465,7 +465,8 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         if which == "torch course":
-            model = torch_lesson_model(ns, parse_variant(variant))
+            tweaks = parse_variant(variant)
+            model = torch_lesson_model(ns, tweaks)
             ns["tqdm"] = NoBar
 
             def epoch_print(*args, **kwargs):
@@ -475,7 +476,7 @@ def quality_child(which: str, epochs: int, workdir: Path, seed: int = 0, variant
 
             ns["print"] = epoch_print
             step = ns["train_step"]
-            if "bf16" in parse_variant(variant):
+            if "bf16" in tweaks:
                 definitions(notebook, {"mixed_precision_step"}, ns)  # the function only: its cell also sets the layout
                 ns.update(amp_dtype=torch.bfloat16, scaler=torch.amp.GradScaler("cpu", enabled=False))
                 step = ns["mixed_precision_step"]
